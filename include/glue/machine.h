@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A whole x86 virtual machine assembled from the other modules: what the
+ * glue binary runs, and the easiest way to embed a VM in a program.
+ *
+ * glue_machine_new() builds memory, loads the kernel, creates the devices and
+ * vCPUs; glue_machine_run() runs one thread per vCPU and the event loop in the
+ * calling thread until the guest resets, powers off, crashes, or someone calls
+ * glue_machine_stop(). pause/resume/stop may be called from any thread (or
+ * from a callback on the machine's event loop).
+ */
+#ifndef GLUE_MACHINE_H
+#define GLUE_MACHINE_H
+
+#include <glue/common.h>
+
+GLUE_BEGIN_DECLS
+
+struct glue_machine;
+struct glue_loop;
+
+/* Exit statuses of the glue binary, also returned by glue_machine_run(). */
+enum glue_exit {
+	GLUE_EXIT_OK = 0,           /* guest reset or powered off, or stopped on request */
+	GLUE_EXIT_ERROR = 1,        /* the VMM failed (bad kernel, KVM error...) */
+	GLUE_EXIT_USAGE = 2,        /* bad command-line arguments */
+	GLUE_EXIT_GUEST_CRASH = 3,  /* triple fault, emulation failure, unhandled exit */
+	GLUE_EXIT_GUEST_FAILED = 4, /* the guest reported failure on the debug-exit port */
+	/* lifecycle commands (pause/resume/stop/list) */
+	GLUE_EXIT_NO_SUCH_VM = 10,       /* no VM by that name */
+	GLUE_EXIT_NOT_RESPONDING = 11,   /* the VM's process does not answer */
+	GLUE_EXIT_PERMISSION = 12,       /* the VM belongs to someone else */
+	GLUE_EXIT_RUNTIME_DIR = 13,      /* the socket directory is unusable */
+	GLUE_EXIT_NAME_IN_USE = 14,      /* a live VM already has that name */
+};
+
+enum glue_machine_state {
+	GLUE_MACHINE_CREATED = 0,
+	GLUE_MACHINE_RUNNING,
+	GLUE_MACHINE_PAUSED,
+	GLUE_MACHINE_STOPPING,
+	GLUE_MACHINE_STOPPED,
+};
+
+/* How to enter the kernel (see glue/loader.h). */
+enum glue_boot_mode {
+	GLUE_BOOT_AUTO = 0, /* bzImage: unpack on the host if possible, else bzimage;
+			     * ELF: PVH if it has the note, else elf64 */
+	GLUE_BOOT_UNPACK,   /* bzImage payload decompressed by glue, entered directly */
+	GLUE_BOOT_BZIMAGE,  /* the bzImage's own 64-bit entry (it decompresses itself) */
+	GLUE_BOOT_PVH,      /* ELF through its Xen PVH note (32-bit entry) */
+	GLUE_BOOT_ELF64,    /* ELF entry point, Linux 64-bit boot protocol */
+};
+
+struct glue_machine_config {
+	uint32_t size;        /* sizeof(struct glue_machine_config): lets the struct grow */
+	uint64_t mem_bytes;   /* RAM; a multiple of 1 MiB */
+	uint32_t cpus;
+	const char *kernel;   /* path, required */
+	const char *initrd;   /* path or NULL */
+	const char *cmdline;  /* passed verbatim; NULL = "" */
+	const char *cpu;      /* CPU model: "host[,+feat][,-feat]..."; NULL = "host" */
+	enum glue_boot_mode boot;
+	int console_in;       /* fd the serial console reads, or -1 */
+	int console_out;      /* fd the serial console writes, or -1 */
+	bool debug_exit;      /* add the debug-exit port (GLUE_DEBUG_EXIT_PORT) */
+	int verbose;          /* > 0: describe what was done on log_fd */
+	int log_fd;           /* where verbose output and crash reports go (-1: stderr) */
+};
+
+/* Fill cfg with defaults: 512 MiB, 1 CPU, console on no fd, AUTO boot. */
+GLUE_API void glue_machine_config_init(struct glue_machine_config *cfg);
+
+GLUE_API int glue_machine_new(struct glue_machine **out, const struct glue_machine_config *cfg);
+/* Stops the machine if it is running, then frees it. */
+GLUE_API void glue_machine_free(struct glue_machine *m);
+
+/* The machine's event loop: add fds to it (a control socket, say) before or
+ * during glue_machine_run(). */
+GLUE_API struct glue_loop *glue_machine_loop(struct glue_machine *m);
+
+/*
+ * Run until the VM ends. Returns an enum glue_exit value (>= 0) describing
+ * how it ended, or a negative errno if it could not start.
+ */
+GLUE_API int glue_machine_run(struct glue_machine *m);
+
+/* Park every vCPU and stop device processing; returns once all are parked.
+ * Idempotent. */
+GLUE_API int glue_machine_pause(struct glue_machine *m);
+GLUE_API int glue_machine_resume(struct glue_machine *m);
+/*
+ * End the VM. Without force, ask the guest to shut down (Ctrl-Alt-Del on the
+ * i8042) and return; the VM ends when the guest resets. With force, stop the
+ * vCPUs now. glue_machine_run() then returns GLUE_EXIT_OK.
+ */
+GLUE_API int glue_machine_stop(struct glue_machine *m, bool force);
+
+GLUE_API enum glue_machine_state glue_machine_state(const struct glue_machine *m);
+/* "running", "paused"... */
+GLUE_API const char *glue_machine_state_name(enum glue_machine_state state);
+
+GLUE_END_DECLS
+
+#endif
