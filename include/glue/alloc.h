@@ -23,11 +23,14 @@ enum glue_alloc_kind {
 	GLUE_ALLOC_KIND_COUNT,
 };
 
+/* An allocator with no pools. Returns 0, -EINVAL or -ENOMEM. */
 GLUE_API int glue_alloc_new(struct glue_alloc **out);
+/* Accepts NULL. */
 GLUE_API void glue_alloc_free(struct glue_alloc *a);
 
 /* Make [base, base + size) of kind available. Pools of one kind must not
- * overlap (-EEXIST). */
+ * overlap (-EEXIST); -EINVAL for size 0, wrap-around or a bad kind.
+ * Adjacent pools join: a range may span them. */
 GLUE_API int glue_alloc_add_pool(struct glue_alloc *a, enum glue_alloc_kind kind, uint64_t base,
 				 uint64_t size);
 

@@ -8,6 +8,11 @@
  * many vCPU threads and concurrently with registration; a device must lock its
  * own state. glue_bus_unregister() returns only once no call into that device
  * is in progress, so the device may be freed afterwards.
+ *
+ * Devices are called with no bus lock held, so a device callback may register
+ * and unregister ranges on the same bus (e.g. to move a BAR). A device that
+ * unregisters its own range from its own callback is not waited for (that
+ * would never end): it must not free itself there.
  */
 #ifndef GLUE_BUS_H
 #define GLUE_BUS_H
@@ -25,8 +30,10 @@ struct glue_bus_ops {
 	void (*write)(void *dev, uint64_t offset, const void *data, uint32_t len);
 };
 
-/* name is used in error messages ("pio", "mmio"). */
+/* name is used in error messages ("pio", "mmio"). Returns 0 or -ENOMEM. */
 GLUE_API int glue_bus_new(struct glue_bus **out, const char *name);
+/* Frees the bus and its registrations (not the devices). No access may be in
+ * progress. Accepts NULL. */
 GLUE_API void glue_bus_free(struct glue_bus *bus);
 
 /* Register [base, base + len). -EEXIST (message names both devices) when it
@@ -34,13 +41,16 @@ GLUE_API void glue_bus_free(struct glue_bus *bus);
  * stay valid until unregistered. name is copied. */
 GLUE_API int glue_bus_register(struct glue_bus *bus, uint64_t base, uint64_t len,
 			       const struct glue_bus_ops *ops, void *dev, const char *name);
-/* Remove the range that starts at base; -ENOENT if none does. */
+/* Remove the range that starts at base and wait for calls into it to end;
+ * -ENOENT if none starts there. */
 GLUE_API int glue_bus_unregister(struct glue_bus *bus, uint64_t base);
 
 /*
  * Dispatch an access at addr. An access that starts inside a device range
- * but runs past its end is refused. Returns 0, or -ENOENT when no device
- * covers the access (a read then fills data with 0xff).
+ * but runs past its end is refused. Returns 0, -ENOENT when no device
+ * covers the whole access (a read then fills data with 0xff; the device is
+ * not called), or -EINVAL for len 0. A range registered with a NULL read op
+ * reads as 0xff; a NULL write op ignores writes.
  */
 GLUE_API int glue_bus_read(struct glue_bus *bus, uint64_t addr, void *data, uint32_t len);
 GLUE_API int glue_bus_write(struct glue_bus *bus, uint64_t addr, const void *data, uint32_t len);

@@ -21,9 +21,14 @@ struct glue_bus;
 
 typedef void (*glue_debug_exit_fn)(void *ctx, uint32_t value);
 
+/* fn is required; it is called from the writing vCPU's thread. Returns 0,
+ * -EINVAL or -ENOMEM. */
 GLUE_API int glue_debug_exit_new(struct glue_debug_exit **out, glue_debug_exit_fn fn, void *ctx);
+/* Unregisters from the bus (which must still exist). Accepts NULL. */
 GLUE_API void glue_debug_exit_free(struct glue_debug_exit *dev);
-/* Registers the port (1 to 4 byte writes) on a port I/O bus. */
+/* Registers ports port..port+3 on a port I/O bus, so that 1- to 4-byte
+ * writes at port are accepted; writes elsewhere in them are ignored, reads
+ * return 0xff. -EBUSY if already attached. */
 GLUE_API int glue_debug_exit_attach(struct glue_debug_exit *dev, struct glue_bus *pio,
 				    uint64_t port);
 

@@ -8,11 +8,19 @@
  * calling thread until the guest resets, powers off, crashes, or someone calls
  * glue_machine_stop(). pause/resume/stop may be called from any thread (or
  * from a callback on the machine's event loop).
+ *
+ * vCPU threads are pulled out of KVM_RUN with GLUE_MACHINE_KICK_SIGNAL
+ * (SIGRTMIN + 1); glue_machine_new() installs a no-op handler for it unless
+ * the program already handles that signal.
  */
+#define GLUE_MACHINE_KICK_SIGNAL (SIGRTMIN + 1)
 #ifndef GLUE_MACHINE_H
 #define GLUE_MACHINE_H
 
+#include <signal.h>
+
 #include <glue/common.h>
+#include <glue/loader.h> /* enum glue_boot_mode */
 
 GLUE_BEGIN_DECLS
 
@@ -42,16 +50,6 @@ enum glue_machine_state {
 	GLUE_MACHINE_STOPPED,
 };
 
-/* How to enter the kernel (see glue/loader.h). */
-enum glue_boot_mode {
-	GLUE_BOOT_AUTO = 0, /* bzImage: unpack on the host if possible, else bzimage;
-			     * ELF: PVH if it has the note, else elf64 */
-	GLUE_BOOT_UNPACK,   /* bzImage payload decompressed by glue, entered directly */
-	GLUE_BOOT_BZIMAGE,  /* the bzImage's own 64-bit entry (it decompresses itself) */
-	GLUE_BOOT_PVH,      /* ELF through its Xen PVH note (32-bit entry) */
-	GLUE_BOOT_ELF64,    /* ELF entry point, Linux 64-bit boot protocol */
-};
-
 struct glue_machine_config {
 	uint32_t size;        /* sizeof(struct glue_machine_config): lets the struct grow */
 	uint64_t mem_bytes;   /* RAM; a multiple of 1 MiB */
@@ -63,6 +61,8 @@ struct glue_machine_config {
 	enum glue_boot_mode boot;
 	int console_in;       /* fd the serial console reads, or -1 */
 	int console_out;      /* fd the serial console writes, or -1 */
+	int console_escape;   /* escape key on console_in: escape then 'x' quits, escape
+			       * twice sends it once; 0 = none (glue uses 0x01, Ctrl-a) */
 	bool debug_exit;      /* add the debug-exit port (GLUE_DEBUG_EXIT_PORT) */
 	int verbose;          /* > 0: describe what was done on log_fd */
 	int log_fd;           /* where verbose output and crash reports go (-1: stderr) */

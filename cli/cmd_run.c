@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: MIT
+/* glue run: build a VM from the command line and run it on this terminal. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <glue/cpuid.h>
+#include <glue/error.h>
+#include <glue/event.h>
+#include <glue/loader.h>
+#include <glue/machine.h>
+#include "cli.h"
+#include "control_glue.h"
+
+#define CMD "run"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: glue run -k KERNEL [options]\n\n"
+		"Start a VM and connect its serial console to this terminal.\n\n"
+		"options:\n"
+		"  -k, --kernel FILE     Linux kernel: bzImage or ELF vmlinux (required)\n"
+		"  -i, --initrd FILE     initial ramdisk\n"
+		"  -p, --params CMDLINE  kernel command line\n"
+		"      --no-default-params\n"
+		"                        pass --params exactly; otherwise glue adds\n"
+		"                        console=ttyS0 reboot=k i8042.noaux i8042.nopnp\n"
+		"                        for each key not set in --params\n"
+		"  -m, --mem SIZE        RAM in MiB, or with a suffix M or G (default 512)\n"
+		"  -c, --cpus N          number of vCPUs (default 1)\n"
+		"  -n, --name NAME       name for list/pause/resume/stop (default: generated)\n"
+		"      --cpu MODEL       CPU model and features: host[,+feat][,-feat]...\n"
+		"                        ('--cpu help' lists feature names)\n"
+		"      --boot MODE       auto (default), unpack, bzimage, pvh or elf64\n"
+		"      --console MODE    stdio (default), none, or file:PATH (output only)\n"
+		"      --debug-exit      add the debug-exit port 0x%x (test guests)\n"
+		"  -d, --disk FILE       (not available yet: arrives with virtio-blk)\n"
+		"  -h, --help            show this help\n\n"
+		"On a terminal, Ctrl-a x quits and Ctrl-a Ctrl-a sends Ctrl-a.\n"
+		"Exit status: 0 guest reset/powered off or stopped, 1 VMM error, 2 usage,\n"
+		"3 guest crashed, 4 guest reported failure (debug-exit).\n",
+		0x501);
+}
+
+enum {
+	OPT_CPU = 256,
+	OPT_BOOT,
+	OPT_CONSOLE,
+	OPT_DEBUG_EXIT,
+	OPT_NO_DEFAULT_PARAMS,
+};
+
+static bool parse_mem(const char *s, uint64_t *bytes)
+{
+	char num[32];
+	size_t len = strlen(s);
+	uint64_t mult = 1024 * 1024, v;
+
+	if (len == 0 || len >= sizeof(num))
+		return false;
+	memcpy(num, s, len + 1);
+	if (num[len - 1] == 'M' || num[len - 1] == 'm') {
+		num[--len] = '\0';
+	} else if (num[len - 1] == 'G' || num[len - 1] == 'g') {
+		num[--len] = '\0';
+		mult <<= 10;
+	}
+	if (!cli_parse_u64(num, &v) || v > (UINT64_MAX / mult))
+		return false;
+	*bytes = v * mult;
+	return true;
+}
+
+static bool has_key(const char *params, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = params; p && *p;) {
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, key, klen) == 0 && (p[klen] == '=' || p[klen] == ' ' || !p[klen]))
+			return true;
+		while (*p && *p != ' ')
+			p++;
+	}
+	return false;
+}
+
+/* The user's parameters plus defaults for the keys they did not set. */
+static char *build_cmdline(const char *params, bool defaults)
+{
+	static const char *const extra[][2] = {
+		{"console", "console=ttyS0"},
+		{"reboot", "reboot=k"},
+		{"i8042.noaux", "i8042.noaux"},
+		{"i8042.nopnp", "i8042.nopnp"},
+	};
+	size_t cap = (params ? strlen(params) : 0) + 128;
+	char *out = malloc(cap);
+
+	if (!out)
+		return NULL;
+	snprintf(out, cap, "%s", params ? params : "");
+	if (!defaults)
+		return out;
+	for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+		if (has_key(params, extra[i][0]))
+			continue;
+		if (*out)
+			strcat(out, " ");
+		strcat(out, extra[i][1]);
+	}
+	return out;
+}
+
+struct run_ctx {
+	struct glue_machine *m;
+	int sigfd;
+};
+
+static void on_signal(struct glue_loop *loop, int fd, uint32_t events, void *p)
+{
+	struct run_ctx *ctx = p;
+	struct signalfd_siginfo si;
+	int sig;
+
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	sig = (int)si.ssi_signo;
+	if (cli_globals.verbose)
+		fprintf(stderr, "glue: %s: stopping the VM\n", sigabbrev_np(sig) ? sigabbrev_np(sig) : "signal");
+	glue_machine_stop(ctx->m, true);
+}
+
+static struct termios saved_tty;
+static bool tty_raw;
+
+static void restore_tty(void)
+{
+	if (tty_raw) {
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+		tty_raw = false;
+	}
+}
+
+static void make_tty_raw(void)
+{
+	struct termios raw;
+
+	if (tcgetattr(STDIN_FILENO, &saved_tty) < 0)
+		return;
+	raw = saved_tty;
+	cfmakeraw(&raw);
+	raw.c_oflag |= OPOST | ONLCR; /* keep "\n" → "\r\n" on our own output */
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0) {
+		tty_raw = true;
+		atexit(restore_tty);
+	}
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"kernel", required_argument, NULL, 'k'},
+		{"initrd", required_argument, NULL, 'i'},
+		{"params", required_argument, NULL, 'p'},
+		{"mem", required_argument, NULL, 'm'},
+		{"cpus", required_argument, NULL, 'c'},
+		{"name", required_argument, NULL, 'n'},
+		{"disk", required_argument, NULL, 'd'},
+		{"cpu", required_argument, NULL, OPT_CPU},
+		{"boot", required_argument, NULL, OPT_BOOT},
+		{"console", required_argument, NULL, OPT_CONSOLE},
+		{"debug-exit", no_argument, NULL, OPT_DEBUG_EXIT},
+		{"no-default-params", no_argument, NULL, OPT_NO_DEFAULT_PARAMS},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct glue_machine_config cfg;
+	const char *params = NULL, *name = NULL, *console = "stdio";
+	bool default_params = true;
+	struct glue_machine *m = NULL;
+	struct cli_control *control = NULL;
+	struct run_ctx ctx = {.sigfd = -1};
+	char *cmdline = NULL;
+	int console_file = -1;
+	sigset_t sigs;
+	uint64_t v;
+	int c, r, status;
+
+	glue_machine_config_init(&cfg);
+	while ((c = getopt_long(argc, argv, "k:i:p:m:c:n:d:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			cfg.kernel = optarg;
+			break;
+		case 'i':
+			cfg.initrd = optarg;
+			break;
+		case 'p':
+			params = optarg;
+			break;
+		case 'm':
+			if (!parse_mem(optarg, &cfg.mem_bytes))
+				return cli_error(GLUE_EXIT_USAGE, CMD,
+						 "invalid memory size '%s' (MiB, or a number with M or G)",
+						 optarg);
+			if (cfg.mem_bytes < 2 * 1024 * 1024)
+				return cli_error(GLUE_EXIT_USAGE, CMD,
+						 "memory size '%s' is too small: at least 2 MiB", optarg);
+			break;
+		case 'c':
+			if (!cli_parse_u64(optarg, &v) || v == 0 || v > 1024)
+				return cli_error(GLUE_EXIT_USAGE, CMD,
+						 "invalid CPU count '%s' (1 to the host's limit)", optarg);
+			cfg.cpus = (uint32_t)v;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'd':
+			return cli_error(GLUE_EXIT_USAGE, CMD,
+					 "--disk is not available yet (virtio-blk has not landed)");
+		case OPT_CPU:
+			if (strcmp(optarg, "help") == 0) {
+				printf("CPU models: host (default)\nfeatures (+name adds, -name removes):\n");
+				for (size_t i = 0; glue_cpu_feature_name(i); i++)
+					printf("%s%s", glue_cpu_feature_name(i),
+					       glue_cpu_feature_name(i + 1) ? " " : "\n");
+				return 0;
+			}
+			cfg.cpu = optarg;
+			break;
+		case OPT_BOOT:
+			if (glue_boot_mode_parse(optarg, &cfg.boot) < 0)
+				return cli_error(GLUE_EXIT_USAGE, CMD,
+						 "invalid boot mode '%s' (auto, unpack, bzimage, pvh, elf64)",
+						 optarg);
+			break;
+		case OPT_CONSOLE:
+			if (strcmp(optarg, "stdio") && strcmp(optarg, "none") &&
+			    strncmp(optarg, "file:", 5))
+				return cli_error(GLUE_EXIT_USAGE, CMD,
+						 "invalid console '%s' (stdio, none, file:PATH)", optarg);
+			if (!strncmp(optarg, "file:", 5) && !optarg[5])
+				return cli_error(GLUE_EXIT_USAGE, CMD, "--console file: needs a path");
+			console = optarg;
+			break;
+		case OPT_DEBUG_EXIT:
+			cfg.debug_exit = true;
+			break;
+		case OPT_NO_DEFAULT_PARAMS:
+			default_params = false;
+			break;
+		case 'v':
+			cli_globals.verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'glue run --help'.\n");
+			return GLUE_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cli_error(GLUE_EXIT_USAGE, CMD, "unexpected argument '%s'", argv[optind]);
+	if (!cfg.kernel)
+		return cli_error(GLUE_EXIT_USAGE, CMD, "no kernel given (-k FILE). Try 'glue run --help'.");
+	r = cli_control_check_name(name);
+	if (r)
+		return r;
+
+	cmdline = build_cmdline(params, default_params);
+	if (!cmdline)
+		return cli_error(GLUE_EXIT_ERROR, CMD, "out of memory");
+	cfg.cmdline = cmdline;
+	cfg.verbose = cli_globals.verbose;
+	if (!strcmp(console, "stdio")) {
+		cfg.console_in = STDIN_FILENO;
+		cfg.console_out = STDOUT_FILENO;
+		if (isatty(STDIN_FILENO))
+			cfg.console_escape = 0x01; /* Ctrl-a */
+	} else if (!strncmp(console, "file:", 5)) {
+		console_file = open(console + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (console_file < 0) {
+			status = cli_error(GLUE_EXIT_ERROR, CMD, "cannot open console file '%s': %s",
+					   console + 5, strerror(errno));
+			goto out;
+		}
+		cfg.console_out = console_file;
+	}
+	if (cli_globals.verbose)
+		fprintf(stderr, "glue: kernel command line: %s\n", cmdline);
+
+	/* Signals are read from a signalfd on the event loop; block them
+	 * before any thread exists so every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = glue_machine_new(&m, &cfg);
+	if (r < 0) {
+		status = cli_error(GLUE_EXIT_ERROR, NULL, "%s", glue_error_last());
+		goto out;
+	}
+	ctx.m = m;
+	ctx.sigfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (ctx.sigfd < 0 ||
+	    glue_loop_add_fd(glue_machine_loop(m), ctx.sigfd, EPOLLIN, on_signal, &ctx) < 0) {
+		status = cli_error(GLUE_EXIT_ERROR, CMD, "cannot watch signals: %s", strerror(errno));
+		goto out;
+	}
+	status = cli_control_start(&control, m, name, &cfg);
+	if (status)
+		goto out;
+
+	if (cfg.console_in == STDIN_FILENO && isatty(STDIN_FILENO))
+		make_tty_raw();
+	r = glue_machine_run(m);
+	restore_tty();
+	if (r < 0)
+		status = cli_error(GLUE_EXIT_ERROR, NULL, "%s", glue_error_last());
+	else
+		status = r;
+	if (cli_globals.verbose)
+		fprintf(stderr, "glue: VM exited with status %d\n", status);
+out:
+	cli_control_stop(control);
+	glue_machine_free(m);
+	if (ctx.sigfd >= 0)
+		close(ctx.sigfd);
+	if (console_file >= 0)
+		close(console_file);
+	free(cmdline);
+	return status;
+}

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+/*
+ * glue: a small VMM built on libglue. kvmtool-style subcommands, no daemon:
+ * each running VM is its own `glue run` process with its own control socket.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glue/error.h>
+#include "cli.h"
+
+struct cli_globals cli_globals;
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{"run", cmd_run, "start a VM and attach to its serial console"},
+	{"list", cmd_list, "list running VMs"},
+	{"pause", cmd_pause, "pause a running VM"},
+	{"resume", cmd_resume, "resume a paused VM"},
+	{"stop", cmd_stop, "shut a VM down"},
+};
+
+int cli_error(int status, const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "glue%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return status;
+}
+
+bool cli_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: glue [-v...] <command> [options]\n\n"
+		   "A small virtual machine monitor built on libglue.\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\noptions:\n"
+		   "  -v, --verbose  say more (repeat for more detail)\n"
+		   "  -h, --help     show this help\n"
+		   "  -V, --version  show the version\n\n"
+		   "Run 'glue <command> --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	int c;
+
+	/* '+': stop at the subcommand; its options are its own. */
+	while ((c = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v':
+			cli_globals.verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("glue %s\n", glue_version());
+			return 0;
+		default:
+			fprintf(stderr, "Try 'glue --help'.\n");
+			return GLUE_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return GLUE_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[optind], commands[i].name) == 0) {
+			int sub = optind;
+
+			optind = 0; /* full reset, for the subcommand's getopt_long */
+			return commands[i].fn(argc - sub, argv + sub);
+		}
+	}
+	return cli_error(GLUE_EXIT_USAGE, NULL, "unknown command '%s'. Try 'glue --help'.",
+			 argv[optind]);
+}

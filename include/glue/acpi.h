@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ACPI tables for an x86 guest: how a kernel without MP-table support (e.g.
+ * Debian's cloud kernel) finds its CPUs, I/O APIC and legacy devices.
+ *
+ * Hardware-reduced ACPI (no PM timer, SCI, GPE or sleep registers), as
+ * Firecracker and cloud-hypervisor use. Written at addr, in this order, each
+ * 8-byte aligned:
+ *   RSDP  revision 2 (ACPI 2.0+), at addr itself, RSDT address 0
+ *   XSDT  pointing at the FADT and the MADT
+ *   FADT  revision 6 (ACPI 6.5): HW_REDUCED_ACPI, DSDT and X_DSDT, IA-PC
+ *         boot flags from the configured devices, hypervisor vendor "GLUE"
+ *   DSDT  \_SB devices with _HID/_CRS for the configured legacy devices:
+ *         COM1 (PNP0501), the i8042 keyboard (PNP0303), the RTC (PNP0B00)
+ *   MADT  one enabled local APIC per vCPU (processor UID = APIC ID = vCPU
+ *         index), the I/O APIC (ID = ncpus, GSI base 0), LINT1 = NMI on all
+ *         processors. No interrupt source overrides: KVM routes ISA IRQ n to
+ *         I/O APIC pin n, the PIT's IRQ 0 included, like the MP table says.
+ * OEM ID "GLUE  ", OEM table ID "GLUEVM  ", creator ID "GLUE".
+ *
+ * Thread-safety: glue_acpi_config_init() and glue_acpi_size() are pure;
+ * glue_acpi_write() writes guest memory and must not race with other writers
+ * of the same addresses.
+ */
+#ifndef GLUE_ACPI_H
+#define GLUE_ACPI_H
+
+#include <glue/common.h>
+
+GLUE_BEGIN_DECLS
+
+struct glue_mem;
+
+/* Default place: in the BIOS area glue_mem_new_x86() reserves, where
+ * guests that scan [0xE0000, 0x100000) for "RSD PTR " find it too. The MP
+ * table sits at GLUE_MPTABLE_ADDR (0xF0000), so the tables must end there. */
+#define GLUE_ACPI_ADDR 0xE0000ULL
+/* One xAPIC entry per vCPU, 8-bit APIC IDs (0xFF is the broadcast ID). */
+#define GLUE_ACPI_MAX_CPUS 255
+
+struct glue_acpi_config {
+	uint32_t size;        /* sizeof(struct glue_acpi_config), set by _init */
+	uint32_t ncpus;       /* 1..GLUE_ACPI_MAX_CPUS; default 1 */
+	uint64_t ioapic_addr; /* below 4 GiB; default 0xFEC00000 */
+	uint64_t lapic_addr;  /* below 4 GiB; default 0xFEE00000 */
+	bool serial;          /* COM1 at 0x3F8, IRQ 4; default true */
+	bool i8042;           /* keyboard controller at 0x60/0x64, IRQ 1; default true */
+	bool rtc;             /* CMOS RTC at 0x70-0x71, IRQ 8; default true */
+};
+
+/* Fill cfg with the defaults above (size included). */
+GLUE_API void glue_acpi_config_init(struct glue_acpi_config *cfg);
+
+/*
+ * Bytes glue_acpi_write() writes for cfg (all tables, alignment padding
+ * included), or 0 when cfg is invalid (NULL, bad size, bad ncpus).
+ */
+GLUE_API size_t glue_acpi_size(const struct glue_acpi_config *cfg);
+
+/*
+ * Write all tables at addr (16-byte aligned) and store the RSDP's address
+ * (= addr) in *rsdp_gpa (may be NULL), to be passed to the kernel as
+ * glue_boot_config.acpi_rsdp_gpa. The tables must fit in the memory region
+ * holding addr and, when addr is below GLUE_MPTABLE_ADDR, end at or below
+ * it (so they cannot overlap the MP table).
+ * Returns 0, -EINVAL (bad cfg: size, ncpus, APIC addresses; unaligned
+ * addr), -ENOSPC (does not fit; the message gives the sizes), -ENOMEM.
+ * Nothing is written on failure.
+ */
+GLUE_API int glue_acpi_write(struct glue_mem *mem, uint64_t addr,
+			     const struct glue_acpi_config *cfg, uint64_t *rsdp_gpa);
+
+GLUE_END_DECLS
+
+#endif

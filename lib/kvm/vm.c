@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+/* A KVM VM: memory slots, the x86 in-kernel irqchip and PIT, irqfd/ioeventfd. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <glue/memory.h>
+#include "core/err.h"
+#include "kvm/kvm_internal.h"
+
+int glue_vm_new(struct glue_vm **out, struct glue_kvm *kvm)
+{
+	struct glue_vm *vm;
+	int fd;
+
+	*out = NULL;
+	fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
+	if (fd < 0)
+		return glue_err_sys(-errno, "KVM_CREATE_VM");
+	vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		close(fd);
+		return glue_err(-ENOMEM, "out of memory");
+	}
+	vm->kvm = kvm;
+	vm->fd = fd;
+	*out = vm;
+	return 0;
+}
+
+void glue_vm_free(struct glue_vm *vm)
+{
+	if (!vm)
+		return;
+	close(vm->fd);
+	free(vm);
+}
+
+int glue_vm_fd(const struct glue_vm *vm)
+{
+	return vm->fd;
+}
+
+struct glue_kvm *glue_vm_kvm(const struct glue_vm *vm)
+{
+	return vm->kvm;
+}
+
+int glue_vm_set_memslot(struct glue_vm *vm, uint32_t slot, uint64_t gpa, uint64_t size, void *host,
+			uint32_t flags)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = slot,
+		.flags = flags,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+
+	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+		return glue_err_sys(-errno, "KVM_SET_USER_MEMORY_REGION slot %u (0x%llx+0x%llx)", slot,
+				    (unsigned long long)gpa, (unsigned long long)size);
+	return 0;
+}
+
+int glue_vm_set_memory(struct glue_vm *vm, struct glue_mem *mem)
+{
+	size_t n = glue_mem_region_count(mem);
+	int slots = glue_kvm_check_cap(vm->kvm, KVM_CAP_NR_MEMSLOTS);
+
+	if (slots > 0 && n > (size_t)slots)
+		return glue_err(-ENOSPC, "guest memory has %zu regions, KVM allows %d slots", n, slots);
+	for (size_t i = 0; i < n; i++) {
+		struct glue_mem_region r;
+		int ret = glue_mem_region_get(mem, i, &r);
+
+		if (!ret)
+			ret = glue_vm_set_memslot(vm, (uint32_t)i, r.gpa, r.size, r.host, 0);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int glue_vm_setup_x86(struct glue_vm *vm)
+{
+	uint64_t identity = GLUE_X86_IDENTITY_MAP_ADDR;
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+
+	if (ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
+		return glue_err_sys(-errno, "KVM_SET_IDENTITY_MAP_ADDR");
+	if (ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)GLUE_X86_TSS_ADDR) < 0)
+		return glue_err_sys(-errno, "KVM_SET_TSS_ADDR");
+	if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return glue_err_sys(-errno, "KVM_CREATE_IRQCHIP");
+	if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0)
+		return glue_err_sys(-errno, "KVM_CREATE_PIT2");
+	return 0;
+}
+
+int glue_vm_irq_line(struct glue_vm *vm, uint32_t gsi, int level)
+{
+	struct kvm_irq_level irq = {.irq = gsi, .level = level ? 1 : 0};
+
+	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
+		return glue_err_sys(-errno, "KVM_IRQ_LINE gsi %u", gsi);
+	return 0;
+}
+
+static int irqfd(struct glue_vm *vm, int fd, uint32_t gsi, int resample_fd, uint32_t flags)
+{
+	struct kvm_irqfd req = {.fd = (uint32_t)fd, .gsi = gsi, .flags = flags};
+
+	if (resample_fd >= 0) {
+		req.flags |= KVM_IRQFD_FLAG_RESAMPLE;
+		req.resamplefd = (uint32_t)resample_fd;
+	}
+	if (ioctl(vm->fd, KVM_IRQFD, &req) < 0)
+		return glue_err_sys(-errno, "KVM_IRQFD gsi %u", gsi);
+	return 0;
+}
+
+int glue_vm_irqfd(struct glue_vm *vm, int fd, uint32_t gsi, int resample_fd)
+{
+	return irqfd(vm, fd, gsi, resample_fd, 0);
+}
+
+int glue_vm_irqfd_remove(struct glue_vm *vm, int fd, uint32_t gsi)
+{
+	return irqfd(vm, fd, gsi, -1, KVM_IRQFD_FLAG_DEASSIGN);
+}
+
+static int ioeventfd(struct glue_vm *vm, uint64_t addr, uint32_t len, bool pio, int64_t datamatch,
+		     int fd, uint32_t flags)
+{
+	struct kvm_ioeventfd req = {.addr = addr, .len = len, .fd = fd, .flags = flags};
+
+	if (pio)
+		req.flags |= KVM_IOEVENTFD_FLAG_PIO;
+	if (datamatch >= 0) {
+		req.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+		req.datamatch = (uint64_t)datamatch;
+	}
+	if (ioctl(vm->fd, KVM_IOEVENTFD, &req) < 0)
+		return glue_err_sys(-errno, "KVM_IOEVENTFD at %s 0x%llx", pio ? "port" : "address",
+				    (unsigned long long)addr);
+	return 0;
+}
+
+int glue_vm_ioeventfd(struct glue_vm *vm, uint64_t addr, uint32_t len, bool pio, int64_t datamatch,
+		      int fd)
+{
+	return ioeventfd(vm, addr, len, pio, datamatch, fd, 0);
+}
+
+int glue_vm_ioeventfd_remove(struct glue_vm *vm, uint64_t addr, uint32_t len, bool pio,
+			     int64_t datamatch, int fd)
+{
+	return ioeventfd(vm, addr, len, pio, datamatch, fd, KVM_IOEVENTFD_FLAG_DEASSIGN);
+}

@@ -1,0 +1,664 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The reference machine: a PC-like x86 VM built from libglue's components.
+ *
+ * Threading: one thread per vCPU runs KVM_RUN and dispatches exits to the
+ * buses; the thread calling glue_machine_run() runs the event loop (console
+ * input, control sockets, timers). Pausing parks every vCPU thread in a gate
+ * (a condition variable) after kicking it out of KVM_RUN.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include <glue/alloc.h>
+#include <glue/bus.h>
+#include <glue/cpuid.h>
+#include <glue/debug_exit.h>
+#include <glue/event.h>
+#include <glue/i8042.h>
+#include <glue/irq.h>
+#include <glue/kvm.h>
+#include <glue/loader.h>
+#include <glue/memory.h>
+#include <glue/mptable.h>
+#include <glue/rtc.h>
+#include <glue/serial.h>
+#include <glue/x86.h>
+
+#include "core/err.h"
+#include "core/util.h"
+#include "vmm/machine_internal.h"
+
+void glue_machine_config_init(struct glue_machine_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
+	cfg->mem_bytes = 512 * GLUE_MiB;
+	cfg->cpus = 1;
+	cfg->boot = GLUE_BOOT_AUTO;
+	cfg->console_in = -1;
+	cfg->console_out = -1;
+	cfg->log_fd = -1;
+}
+
+void glue_machine_log(struct glue_machine *m, int level, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	if (level > m->cfg.verbose)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(m->cfg.log_fd >= 0 ? m->cfg.log_fd : STDERR_FILENO, buf, (size_t)n) < 0) {
+		/* nowhere left to report it */
+	}
+}
+
+const char *glue_machine_state_name(enum glue_machine_state state)
+{
+	switch (state) {
+	case GLUE_MACHINE_CREATED:
+		return "created";
+	case GLUE_MACHINE_RUNNING:
+		return "running";
+	case GLUE_MACHINE_PAUSED:
+		return "paused";
+	case GLUE_MACHINE_STOPPING:
+		return "stopping";
+	case GLUE_MACHINE_STOPPED:
+		return "stopped";
+	}
+	return "unknown";
+}
+
+/* End the VM with code unless it is already ending; safe from any thread. */
+static void machine_end(struct glue_machine *m, int code)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!atomic_load(&m->stop_req)) {
+		m->exit_code = code;
+		atomic_store(&m->stop_req, true);
+		if (m->state != GLUE_MACHINE_CREATED)
+			m->state = GLUE_MACHINE_STOPPING;
+	}
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	for (uint32_t i = 0; i < m->nthreads; i++)
+		glue_vcpu_kick(m->vcpus[i], GLUE_MACHINE_KICK_SIGNAL);
+	glue_loop_stop(m->loop);
+}
+
+static void on_guest_reset(void *ctx)
+{
+	struct glue_machine *m = ctx;
+
+	glue_machine_log(m, 1, "glue: guest reset through the i8042");
+	machine_end(m, GLUE_EXIT_OK);
+}
+
+static void on_debug_exit(void *ctx, uint32_t value)
+{
+	struct glue_machine *m = ctx;
+
+	glue_machine_log(m, 1, "glue: guest wrote %u to the debug-exit port", value);
+	machine_end(m, value ? GLUE_EXIT_GUEST_FAILED : GLUE_EXIT_OK);
+}
+
+void glue_machine_console_quit(struct glue_machine *m)
+{
+	glue_machine_log(m, 1, "glue: console escape: stopping the VM");
+	machine_end(m, GLUE_EXIT_OK);
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+static int install_kick_handler(void)
+{
+	struct sigaction old, sa;
+
+	if (sigaction(GLUE_MACHINE_KICK_SIGNAL, NULL, &old) < 0)
+		return glue_err_sys(-errno, "sigaction");
+	if (old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
+		return 0; /* the program handles it; any handler will do */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(GLUE_MACHINE_KICK_SIGNAL, &sa, NULL) < 0)
+		return glue_err_sys(-errno, "sigaction");
+	return 0;
+}
+
+static int check_config(const struct glue_machine_config *cfg, const struct glue_kvm *kvm)
+{
+	struct sysinfo si;
+	uint64_t host;
+	uint32_t max_cpus;
+
+	if (!cfg || cfg->size < offsetof(struct glue_machine_config, log_fd) + sizeof(int))
+		return glue_err(-EINVAL, "machine config: bad size (call glue_machine_config_init)");
+	if (!cfg->kernel || !*cfg->kernel)
+		return glue_err(-EINVAL, "no kernel given");
+	if (cfg->mem_bytes == 0 || cfg->mem_bytes % GLUE_MiB)
+		return glue_err(-EINVAL, "memory size must be a positive number of MiB");
+	if (cfg->mem_bytes < 2 * GLUE_MiB)
+		return glue_err(-EINVAL, "memory size %llu MiB is too small (at least 2 MiB)",
+				(unsigned long long)(cfg->mem_bytes >> 20));
+	/* Guest RAM is populated lazily, but a VM that could never get its
+	 * memory is a mistake worth refusing up front. */
+	if (sysinfo(&si) == 0) {
+		host = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
+		if (cfg->mem_bytes > host)
+			return glue_err(-ENOMEM,
+					"memory size %llu MiB is more than this host has (%llu MiB of RAM and swap)",
+					(unsigned long long)(cfg->mem_bytes >> 20),
+					(unsigned long long)(host >> 20));
+	}
+	max_cpus = (uint32_t)glue_kvm_max_vcpus(kvm);
+	if (max_cpus > GLUE_MPTABLE_MAX_CPUS)
+		max_cpus = GLUE_MPTABLE_MAX_CPUS;
+	if (cfg->cpus == 0 || cfg->cpus > max_cpus)
+		return glue_err(-EINVAL, "%u vCPUs requested: this host supports 1 to %u", cfg->cpus,
+				max_cpus);
+	return 0;
+}
+
+static int copy_str(char **dst, const char *src)
+{
+	if (!src)
+		return 0;
+	*dst = strdup(src);
+	return *dst ? 0 : glue_err(-ENOMEM, "out of memory");
+}
+
+static int add_devices(struct glue_machine *m)
+{
+	int r = 0;
+
+#if GLUE_HAVE_SERIAL
+	r = glue_irq_new_kvm(&m->serial_irq, m->vm, GLUE_SERIAL_COM1_IRQ);
+	if (!r)
+		r = glue_serial_new(&m->serial, m->serial_irq);
+	if (!r)
+		r = glue_serial_attach(m->serial, m->pio, GLUE_SERIAL_COM1_BASE);
+	if (r < 0)
+		return r;
+	if (m->cfg.console_out >= 0)
+		glue_serial_set_output_fd(m->serial, m->cfg.console_out);
+	r = glue_console_new(&m->console, m);
+	if (r < 0)
+		return r;
+#endif
+#if GLUE_HAVE_I8042
+	r = glue_irq_new_kvm(&m->kbd_irq, m->vm, GLUE_I8042_KBD_IRQ);
+	if (!r)
+		r = glue_i8042_new(&m->i8042, m->kbd_irq, on_guest_reset, m);
+	if (!r)
+		r = glue_i8042_attach(m->i8042, m->pio);
+	if (r < 0)
+		return r;
+#endif
+#if GLUE_HAVE_RTC
+	r = glue_irq_new_kvm(&m->rtc_irq, m->vm, GLUE_RTC_IRQ);
+	if (!r)
+		r = glue_rtc_new(&m->rtc, m->rtc_irq);
+	if (!r)
+		r = glue_rtc_attach(m->rtc, m->pio);
+	if (r < 0)
+		return r;
+#endif
+#if GLUE_HAVE_DEBUG_EXIT
+	if (m->cfg.debug_exit) {
+		r = glue_debug_exit_new(&m->debug_exit, on_debug_exit, m);
+		if (!r)
+			r = glue_debug_exit_attach(m->debug_exit, m->pio, GLUE_DEBUG_EXIT_PORT);
+	}
+#else
+	if (m->cfg.debug_exit)
+		r = glue_err(-ENOTSUP, "this glue was built without the debug-exit device");
+#endif
+	return r;
+}
+
+static int load_kernel(struct glue_machine *m, struct glue_boot_info *info)
+{
+	struct glue_boot_config bc;
+	struct glue_kernel *k;
+	int r;
+
+	r = glue_kernel_open(&k, m->kernel);
+	if (r < 0)
+		return r;
+	glue_boot_config_init(&bc);
+	bc.mode = m->cfg.boot;
+	bc.cmdline = m->cmdline ? m->cmdline : "";
+	bc.initrd_path = m->initrd;
+	r = glue_loader_load(m->mem, k, &bc, info);
+	glue_kernel_free(k);
+	if (r < 0)
+		return r;
+	glue_machine_log(m, 1, "glue: %s", info->description);
+	return 0;
+}
+
+static void cpu_warn(void *opaque, const char *message)
+{
+	glue_machine_log(opaque, 0, "glue: warning: %s", message);
+}
+
+static int set_entry(struct glue_machine *m, const struct glue_boot_info *boot)
+{
+	switch (boot->protocol) {
+	case GLUE_ENTRY_LINUX64:
+		return glue_x86_setup_linux64(m->vcpus[0], m->mem, boot->entry, boot->boot_params_gpa);
+	case GLUE_ENTRY_PVH:
+		return glue_x86_setup_protected32(m->vcpus[0], m->mem, boot->entry,
+						  (uint32_t)boot->boot_params_gpa, 0);
+	}
+	return glue_err(-EINVAL, "loader returned unknown entry protocol %d", (int)boot->protocol);
+}
+
+static int create_vcpus(struct glue_machine *m, const struct glue_boot_info *boot)
+{
+	struct glue_cpu_model *model = NULL;
+	struct kvm_cpuid2 *supported = NULL, *base = NULL;
+	int r;
+
+	m->vcpus = calloc(m->cfg.cpus, sizeof(*m->vcpus));
+	m->threads = calloc(m->cfg.cpus, sizeof(*m->threads));
+	if (!m->vcpus || !m->threads)
+		return glue_err(-ENOMEM, "out of memory");
+
+	r = glue_cpu_model_parse(&model, m->cpu);
+	if (!r)
+		r = glue_kvm_supported_cpuid(m->kvm, &supported);
+	if (!r)
+		r = glue_cpu_model_apply(model, supported, &base);
+	/* Only when asked to change features: the check costs a VM. */
+	if (!r && glue_cpu_model_changes_features(model))
+		r = glue_cpu_model_verify(model, m->kvm, base, cpu_warn, m);
+	if (!r)
+		r = glue_mptable_write(m->mem, GLUE_MPTABLE_ADDR, m->cfg.cpus, base);
+	for (uint32_t i = 0; !r && i < m->cfg.cpus; i++) {
+		struct kvm_cpuid2 *cpuid = NULL;
+
+		r = glue_vcpu_new(&m->vcpus[i], m->vm, i);
+		if (!r)
+			r = glue_cpuid_for_vcpu(base, i, m->cfg.cpus, &cpuid);
+		if (!r)
+			r = glue_x86_vcpu_init(m->vcpus[i], cpuid);
+		free(cpuid);
+		if (!r)
+			glue_vcpu_set_buses(m->vcpus[i], m->pio, m->mmio);
+	}
+	if (!r)
+		r = set_entry(m, boot);
+	free(supported);
+	free(base);
+	glue_cpu_model_free(model);
+	return r;
+}
+
+int glue_machine_new(struct glue_machine **out, const struct glue_machine_config *cfg)
+{
+	struct glue_boot_info boot;
+	struct glue_machine *m;
+	int r;
+
+	*out = NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return glue_err(-ENOMEM, "out of memory");
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cond, NULL);
+	m->state = GLUE_MACHINE_CREATED;
+
+	if (!cfg || cfg->size < offsetof(struct glue_machine_config, log_fd) + sizeof(int)) {
+		r = glue_err(-EINVAL, "machine config: bad size (call glue_machine_config_init)");
+		goto fail;
+	}
+	/* Copy what this version knows; a newer, larger struct still works. */
+	glue_machine_config_init(&m->cfg);
+	memcpy(&m->cfg, cfg, GLUE_MIN((size_t)cfg->size, sizeof(m->cfg)));
+	m->cfg.size = sizeof(m->cfg);
+
+	r = glue_kvm_open(&m->kvm, NULL);
+	if (!r)
+		r = check_config(&m->cfg, m->kvm);
+	if (!r)
+		r = copy_str(&m->kernel, cfg->kernel);
+	if (!r)
+		r = copy_str(&m->initrd, cfg->initrd);
+	if (!r)
+		r = copy_str(&m->cmdline, cfg->cmdline);
+	if (!r)
+		r = copy_str(&m->cpu, cfg->cpu);
+	if (!r)
+		r = install_kick_handler();
+	if (r < 0)
+		goto fail;
+
+	r = glue_loop_new(&m->loop);
+	if (!r)
+		r = glue_bus_new(&m->pio, "pio");
+	if (!r)
+		r = glue_bus_new(&m->mmio, "mmio");
+	if (!r)
+		r = glue_mem_new_x86(&m->mem, m->cfg.mem_bytes);
+	if (!r)
+		r = glue_alloc_new_x86(&m->alloc, glue_mem_end(m->mem) > GLUE_X86_MMIO_HOLE_END
+							  ? GLUE_ALIGN_UP(glue_mem_end(m->mem), GLUE_GiB)
+							  : GLUE_X86_MMIO_HOLE_END);
+	if (!r)
+		r = glue_vm_new(&m->vm, m->kvm);
+	if (!r)
+		r = glue_vm_set_memory(m->vm, m->mem);
+	if (!r)
+		r = glue_vm_setup_x86(m->vm);
+	if (!r)
+		r = add_devices(m);
+	if (!r)
+		r = load_kernel(m, &boot);
+	if (!r)
+		r = create_vcpus(m, &boot);
+	if (r < 0)
+		goto fail;
+
+	glue_machine_log(m, 1, "glue: %u vCPU%s, %llu MiB RAM", m->cfg.cpus,
+			 m->cfg.cpus == 1 ? "" : "s", (unsigned long long)(m->cfg.mem_bytes >> 20));
+	*out = m;
+	return 0;
+fail:
+	glue_machine_free(m);
+	return r;
+}
+
+static void park_if_paused(struct glue_machine *m)
+{
+	pthread_mutex_lock(&m->lock);
+	while (atomic_load(&m->pause_req) && !atomic_load(&m->stop_req)) {
+		m->parked++;
+		pthread_cond_broadcast(&m->cond);
+		pthread_cond_wait(&m->cond, &m->lock);
+		m->parked--;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+struct vcpu_arg {
+	struct glue_machine *m;
+	struct glue_vcpu *vcpu;
+};
+
+static void *vcpu_main(void *p)
+{
+	struct vcpu_arg *arg = p;
+	struct glue_machine *m = arg->m;
+	struct glue_vcpu *vcpu = arg->vcpu;
+	struct glue_vcpu_exit_info info;
+	int r;
+
+	free(arg);
+	glue_vcpu_bind_thread(vcpu);
+	for (;;) {
+		park_if_paused(m);
+		if (atomic_load(&m->stop_req))
+			break;
+		/* Clear the kick, then look at the flags again: a kick that
+		 * raced with the clear has set its flag before kicking. */
+		glue_vcpu_clear_kick(vcpu);
+		if (atomic_load(&m->pause_req) || atomic_load(&m->stop_req))
+			continue;
+
+		r = glue_vcpu_run(vcpu, m->mem, &info);
+		if (r == GLUE_VCPU_CONTINUE || r == GLUE_VCPU_INTERRUPTED)
+			continue;
+		if (r == GLUE_VCPU_RESET || r == GLUE_VCPU_POWEROFF || r == GLUE_VCPU_HALT) {
+			glue_machine_log(m, 1, "glue: guest %s",
+					 r == GLUE_VCPU_RESET      ? "reset"
+					 : r == GLUE_VCPU_POWEROFF ? "powered off"
+								   : "halted");
+			machine_end(m, GLUE_EXIT_OK);
+		} else if (r == GLUE_VCPU_CRASH) {
+			glue_machine_log(m, 0, "glue: guest crashed: %s", info.message);
+			machine_end(m, GLUE_EXIT_GUEST_CRASH);
+		} else {
+			glue_machine_log(m, 0, "glue: %s", glue_error_last());
+			machine_end(m, GLUE_EXIT_ERROR);
+		}
+		break;
+	}
+
+	pthread_mutex_lock(&m->lock);
+	m->alive--;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+int glue_machine_run(struct glue_machine *m)
+{
+	uint32_t started = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->state != GLUE_MACHINE_CREATED) {
+		pthread_mutex_unlock(&m->lock);
+		return glue_err(-EINVAL, "the machine has already run");
+	}
+	m->state = atomic_load(&m->stop_req) ? GLUE_MACHINE_STOPPING : GLUE_MACHINE_RUNNING;
+	clock_gettime(CLOCK_REALTIME, &m->started);
+	pthread_mutex_unlock(&m->lock);
+
+	for (uint32_t i = 0; i < m->cfg.cpus; i++) {
+		struct vcpu_arg *arg = malloc(sizeof(*arg));
+		char name[16];
+
+		if (!arg) {
+			r = glue_err(-ENOMEM, "out of memory");
+			break;
+		}
+		arg->m = m;
+		arg->vcpu = m->vcpus[i];
+		pthread_mutex_lock(&m->lock);
+		m->alive++;
+		pthread_mutex_unlock(&m->lock);
+		r = -pthread_create(&m->threads[i], NULL, vcpu_main, arg);
+		if (r) {
+			pthread_mutex_lock(&m->lock);
+			m->alive--;
+			pthread_mutex_unlock(&m->lock);
+			free(arg);
+			r = glue_err_sys(r, "cannot start vCPU thread");
+			break;
+		}
+		snprintf(name, sizeof(name), "vcpu%u", i);
+		pthread_setname_np(m->threads[i], name);
+		started++;
+		m->nthreads = started;
+	}
+	if (r < 0)
+		machine_end(m, GLUE_EXIT_ERROR);
+	else if (!atomic_load(&m->stop_req))
+		r = glue_loop_run(m->loop);
+	if (r < 0)
+		machine_end(m, GLUE_EXIT_ERROR);
+
+	for (uint32_t i = 0; i < started; i++)
+		pthread_join(m->threads[i], NULL);
+
+	pthread_mutex_lock(&m->lock);
+	m->state = GLUE_MACHINE_STOPPED;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	return r < 0 && m->exit_code == GLUE_EXIT_OK ? r : m->exit_code;
+}
+
+static void kvmclock_ctrl(struct glue_machine *m)
+{
+	if (!glue_kvm_check_cap(m->kvm, KVM_CAP_KVMCLOCK_CTRL))
+		return;
+	/* Tells a guest using kvm-clock that it was paused, so it does not
+	 * report soft lockups. EINVAL just means kvm-clock is not in use. */
+	for (uint32_t i = 0; i < m->cfg.cpus; i++)
+		ioctl(glue_vcpu_fd(m->vcpus[i]), KVM_KVMCLOCK_CTRL, 0);
+}
+
+int glue_machine_pause(struct glue_machine *m)
+{
+	pthread_mutex_lock(&m->lock);
+	if (m->state == GLUE_MACHINE_PAUSED) {
+		pthread_mutex_unlock(&m->lock);
+		return 0;
+	}
+	if (m->state != GLUE_MACHINE_RUNNING) {
+		enum glue_machine_state st = m->state;
+
+		pthread_mutex_unlock(&m->lock);
+		return glue_err(-EINVAL, "cannot pause a VM that is %s", glue_machine_state_name(st));
+	}
+	atomic_store(&m->pause_req, true);
+	pthread_mutex_unlock(&m->lock);
+
+	for (uint32_t i = 0; i < m->nthreads; i++)
+		glue_vcpu_kick(m->vcpus[i], GLUE_MACHINE_KICK_SIGNAL);
+
+	pthread_mutex_lock(&m->lock);
+	while (m->parked < m->alive && !atomic_load(&m->stop_req))
+		pthread_cond_wait(&m->cond, &m->lock);
+	if (!atomic_load(&m->stop_req))
+		m->state = GLUE_MACHINE_PAUSED;
+	pthread_mutex_unlock(&m->lock);
+	if (atomic_load(&m->stop_req))
+		return glue_err(-ESHUTDOWN, "the VM stopped while pausing");
+	kvmclock_ctrl(m);
+	glue_machine_log(m, 1, "glue: paused");
+	return 0;
+}
+
+int glue_machine_resume(struct glue_machine *m)
+{
+	pthread_mutex_lock(&m->lock);
+	if (m->state == GLUE_MACHINE_RUNNING) {
+		pthread_mutex_unlock(&m->lock);
+		return 0;
+	}
+	if (m->state != GLUE_MACHINE_PAUSED) {
+		enum glue_machine_state st = m->state;
+
+		pthread_mutex_unlock(&m->lock);
+		return glue_err(-EINVAL, "cannot resume a VM that is %s", glue_machine_state_name(st));
+	}
+	atomic_store(&m->pause_req, false);
+	m->state = GLUE_MACHINE_RUNNING;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	glue_machine_log(m, 1, "glue: resumed");
+	return 0;
+}
+
+int glue_machine_stop(struct glue_machine *m, bool force)
+{
+	enum glue_machine_state st;
+
+	pthread_mutex_lock(&m->lock);
+	st = m->state;
+	pthread_mutex_unlock(&m->lock);
+	if (st == GLUE_MACHINE_STOPPED)
+		return 0;
+#if GLUE_HAVE_I8042
+	if (!force && st != GLUE_MACHINE_CREATED && m->i8042) {
+		int r;
+
+		if (st == GLUE_MACHINE_PAUSED)
+			glue_machine_resume(m); /* a paused guest cannot hear the request */
+		r = glue_i8042_send_ctrl_alt_del(m->i8042);
+		if (r < 0)
+			return r;
+		pthread_mutex_lock(&m->lock);
+		if (m->state == GLUE_MACHINE_RUNNING)
+			m->state = GLUE_MACHINE_STOPPING;
+		pthread_mutex_unlock(&m->lock);
+		glue_machine_log(m, 1, "glue: asked the guest to shut down (Ctrl-Alt-Del)");
+		return 0;
+	}
+#endif
+	machine_end(m, GLUE_EXIT_OK);
+	return 0;
+}
+
+enum glue_machine_state glue_machine_state(const struct glue_machine *m)
+{
+	enum glue_machine_state st;
+
+	pthread_mutex_lock((pthread_mutex_t *)&m->lock);
+	st = m->state;
+	pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
+	return st;
+}
+
+struct glue_loop *glue_machine_loop(struct glue_machine *m)
+{
+	return m->loop;
+}
+
+void glue_machine_free(struct glue_machine *m)
+{
+	if (!m)
+		return;
+	if (m->state == GLUE_MACHINE_RUNNING || m->state == GLUE_MACHINE_PAUSED ||
+	    m->state == GLUE_MACHINE_STOPPING)
+		machine_end(m, GLUE_EXIT_OK);
+	for (uint32_t i = 0; m->vcpus && i < m->cfg.cpus; i++)
+		glue_vcpu_free(m->vcpus[i]);
+	free(m->vcpus);
+	free(m->threads);
+	glue_console_free(m->console);
+#if GLUE_HAVE_SERIAL
+	glue_serial_free(m->serial);
+	glue_irq_free(m->serial_irq);
+#endif
+#if GLUE_HAVE_I8042
+	glue_i8042_free(m->i8042);
+	glue_irq_free(m->kbd_irq);
+#endif
+#if GLUE_HAVE_RTC
+	glue_rtc_free(m->rtc);
+	glue_irq_free(m->rtc_irq);
+#endif
+#if GLUE_HAVE_DEBUG_EXIT
+	glue_debug_exit_free(m->debug_exit);
+#endif
+	glue_bus_free(m->pio);
+	glue_bus_free(m->mmio);
+	glue_alloc_free(m->alloc);
+	glue_vm_free(m->vm);
+	glue_mem_free(m->mem);
+	glue_loop_free(m->loop);
+	glue_kvm_free(m->kvm);
+	free(m->kernel);
+	free(m->initrd);
+	free(m->cmdline);
+	free(m->cpu);
+	pthread_cond_destroy(&m->cond);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef GLUE_INTERNAL_MACHINE_H
+#define GLUE_INTERNAL_MACHINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include <glue/config.h>
+#include <glue/machine.h>
+
+struct glue_console;
+
+struct glue_machine {
+	struct glue_machine_config cfg;
+	char *kernel, *initrd, *cmdline, *cpu;
+
+	struct glue_kvm *kvm;
+	struct glue_vm *vm;
+	struct glue_mem *mem;
+	struct glue_bus *pio, *mmio;
+	struct glue_loop *loop;
+	struct glue_alloc *alloc;
+
+	struct glue_serial *serial;
+	struct glue_irq *serial_irq;
+	struct glue_i8042 *i8042;
+	struct glue_irq *kbd_irq;
+	struct glue_rtc *rtc;
+	struct glue_irq *rtc_irq;
+	struct glue_debug_exit *debug_exit;
+	struct glue_console *console;
+
+	struct glue_vcpu **vcpus;
+	pthread_t *threads;
+	uint32_t nthreads;
+
+	/* Run state; lock protects everything below, cond signals changes. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum glue_machine_state state;
+	atomic_bool pause_req;
+	atomic_bool stop_req;
+	uint32_t parked;  /* vCPU threads waiting in the pause gate */
+	uint32_t alive;   /* vCPU threads not yet finished */
+	int exit_code;
+	struct timespec started;
+};
+
+/* Serial console plumbing between fds and the UART (console.c). */
+int glue_console_new(struct glue_console **out, struct glue_machine *m);
+void glue_console_free(struct glue_console *c);
+/* Called by the console when the user types the escape sequence to quit. */
+void glue_machine_console_quit(struct glue_machine *m);
+
+void glue_machine_log(struct glue_machine *m, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

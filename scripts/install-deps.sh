@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what glue needs to build and test, from Debian's packages.
+# Does nothing when everything is already installed.
+set -euo pipefail
+
+packages=(
+	gcc meson ninja-build pkg-config
+	linux-libc-dev libcriterion-dev
+	zlib1g-dev liblzma-dev liblz4-dev libzstd-dev libbz2-dev
+	python3 python3-pytest
+	# test guest images (bzImage payloads in every format), initramfs, peers
+	gzip bzip2 xz-utils lz4 zstd cpio busybox-static
+	qemu-system-x86
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "glue: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: MIT
+"""Every meson option set builds and passes its unit tests; builds without
+optional parts still behave (the bzImage falls back to its own entry when
+glue has no decompressor for it)."""
+
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+import glueutil
+
+pytestmark = pytest.mark.build
+
+NO_DEVICES = ["-Dserial=false", "-Di8042=false", "-Drtc=false", "-Ddebug_exit=false"]
+NO_DECOMPRESSORS = ["-Dgzip=disabled", "-Dxz=disabled", "-Dlz4=disabled", "-Dzstd=disabled",
+                    "-Dbzip2=disabled"]
+
+
+def _tool(name):
+    path = shutil.which(name)
+    if not path:
+        pytest.skip(f"{name} not found on PATH")
+    return path
+
+
+def _run(cmd, timeout, what):
+    t0 = time.monotonic()
+    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        out = (r.stdout + r.stderr)[-8000:]
+        pytest.fail(f"{what} failed (status {r.returncode}): {' '.join(map(str, cmd))}\n{out}")
+    return r, time.monotonic() - t0
+
+
+def _unit_tests(builddir, rebuild=True):
+    meson = _tool("meson")
+    cmd = [meson, "test", "-C", builddir, "--suite", "unit", "--print-errorlogs",
+           "--num-processes", "2"]
+    if not rebuild:
+        cmd.append("--no-rebuild")
+    r, _ = _run(cmd, 900, "unit tests")
+    # Every test listed in tests/unit/meson.build ran; none was skipped.
+    m = re.search(r"^Ok:\s+(\d+)", r.stdout, re.M)
+    assert m and int(m.group(1)) > 0, r.stdout[-3000:]
+    assert re.search(r"^Fail:\s+0", r.stdout, re.M), r.stdout[-3000:]
+    return r
+
+
+@pytest.fixture(scope="module")
+def configured(tmp_path_factory):
+    """Function options -> a fresh build dir configured and built with them."""
+    made = {}
+
+    def get(*options):
+        key = tuple(options)
+        if key not in made:
+            meson, ninja = _tool("meson"), _tool("ninja")
+            d = tmp_path_factory.mktemp("build")
+            _run([meson, "setup", "--buildtype=debug", *options, d, glueutil.SOURCE_DIR], 300,
+                 "meson setup " + " ".join(options))
+            _run([ninja, "-C", d, "-j2"], 900, "build with " + " ".join(options))
+            made[key] = d
+        return made[key]
+
+    yield get
+    for d in made.values():
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_default_build_unit_tests():
+    """The build under test itself (already built) passes its unit tests."""
+    _unit_tests(glueutil.build_dir(), rebuild=False)
+
+
+@pytest.mark.slow
+def test_no_decompressors(configured, guest, tmp_path):
+    d = configured(*NO_DECOMPRESSORS)
+    cfg = (d / "include" / "glue" / "config.h").read_text()
+    for fmt in ("GZIP", "XZ", "LZ4", "ZSTD", "BZIP2"):
+        assert re.search(rf"GLUE_HAVE_{fmt}\s+0", cfg), f"GLUE_HAVE_{fmt} should be 0:\n{cfg}"
+    _unit_tests(d)
+    env = glueutil.runtime_env(tmp_path)
+    # Without a decompressor auto mode falls back to the bzImage's own entry...
+    r = subprocess.run([d / "cli" / "glue", "-v", "run", "-k", guest("bzImage"), "--debug-exit",
+                        "--no-default-params", "-p", "glue.test=boot"], capture_output=True,
+                       text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+    glueutil.check_stderr_clean(r.stderr, "glue run")
+    assert r.returncode == 0, r
+    assert re.search(r"^GUEST entry=linux64", r.stdout.replace("\r", ""), re.M), r.stdout
+    assert re.search(r"^TEST boot PASS", r.stdout.replace("\r", ""), re.M), r.stdout
+    assert "unpack" not in r.stderr.lower() or "cannot" in r.stderr.lower() \
+        or "fall" in r.stderr.lower(), r.stderr
+    # ...and --boot unpack says why it cannot.
+    r = subprocess.run([d / "cli" / "glue", "run", "-k", guest("bzImage"), "--boot", "unpack",
+                        "--console", "none", "-p", "glue.test=reset"], capture_output=True,
+                       text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+    glueutil.check_stderr_clean(r.stderr, "glue run")
+    assert r.returncode == 1, r
+    lines = glueutil.error_lines(r.stderr)
+    assert len(lines) == 1 and re.search(r"gzip", lines[0], re.I), r.stderr
+
+
+@pytest.mark.slow
+def test_no_devices(configured, guest, tmp_path):
+    d = configured(*NO_DEVICES)
+    cfg = (d / "include" / "glue" / "config.h").read_text()
+    for dev in ("SERIAL", "I8042", "RTC", "DEBUG_EXIT"):
+        assert re.search(rf"GLUE_HAVE_{dev}\s+0", cfg), f"GLUE_HAVE_{dev} should be 0:\n{cfg}"
+    _unit_tests(d)
+    # The VMM still runs a guest (which cannot talk or reset), and stops
+    # cleanly on SIGTERM.
+    p = subprocess.Popen([d / "cli" / "glue", "run", "-k", guest("elf"), "-p", "glue.test=boot"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=glueutil.runtime_env(tmp_path), start_new_session=True)
+    try:
+        time.sleep(2)
+        assert p.poll() is None, p.communicate()
+        p.terminate()
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, 9)
+            p.wait()
+    glueutil.check_stderr_clean(err.decode(), "glue run")
+    assert p.returncode == 0, err
+    assert out == b"", "no serial device, yet the guest's output arrived"
