@@ -91,8 +91,8 @@ static int pause_resume(int argc, char **argv, enum glue_control_cmd op)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	const char *cmd = argv[0], *name = NULL;
-	struct names names = {.cmd = argv[0]};
+	const char *cmd = op == GLUE_CONTROL_PAUSE ? "pause" : "resume", *name = NULL;
+	struct names names = {.cmd = cmd};
 	bool all = false;
 	int c, ret, status = 0;
 

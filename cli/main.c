@@ -100,8 +100,12 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[optind], commands[i].name) == 0) {
+			char prog[32];
 			int sub = optind;
 
+			/* getopt prefixes its messages with argv[0]. */
+			snprintf(prog, sizeof(prog), "glue %s", commands[i].name);
+			argv[sub] = prog;
 			optind = 0; /* full reset, for the subcommand's getopt_long */
 			return commands[i].fn(argc - sub, argv + sub);
 		}

@@ -39,13 +39,13 @@ struct glue_mem;
 #define GLUE_ACPI_MAX_CPUS 255
 
 struct glue_acpi_config {
-	uint32_t size;        /* sizeof(struct glue_acpi_config), set by _init */
-	uint32_t ncpus;       /* 1..GLUE_ACPI_MAX_CPUS; default 1 */
+	uint32_t size;	      /* sizeof(struct glue_acpi_config), set by _init */
+	uint32_t ncpus;	      /* 1..GLUE_ACPI_MAX_CPUS; default 1 */
 	uint64_t ioapic_addr; /* below 4 GiB; default 0xFEC00000 */
 	uint64_t lapic_addr;  /* below 4 GiB; default 0xFEE00000 */
-	bool serial;          /* COM1 at 0x3F8, IRQ 4; default true */
-	bool i8042;           /* keyboard controller at 0x60/0x64, IRQ 1; default true */
-	bool rtc;             /* CMOS RTC at 0x70-0x71, IRQ 8; default true */
+	bool serial;	      /* COM1 at 0x3F8, IRQ 4; default true */
+	bool i8042;	      /* keyboard controller at 0x60/0x64, IRQ 1; default true */
+	bool rtc;	      /* CMOS RTC at 0x70-0x71, IRQ 8; default true */
 };
 
 /* Fill cfg with the defaults above (size included). */

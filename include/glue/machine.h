@@ -13,7 +13,6 @@
  * (SIGRTMIN + 1); glue_machine_new() installs a no-op handler for it unless
  * the program already handles that signal.
  */
-#define GLUE_MACHINE_KICK_SIGNAL (SIGRTMIN + 1)
 #ifndef GLUE_MACHINE_H
 #define GLUE_MACHINE_H
 
@@ -21,6 +20,8 @@
 
 #include <glue/common.h>
 #include <glue/loader.h> /* enum glue_boot_mode */
+
+#define GLUE_MACHINE_KICK_SIGNAL (SIGRTMIN + 1)
 
 GLUE_BEGIN_DECLS
 

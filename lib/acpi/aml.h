@@ -73,8 +73,7 @@ void glue_aml_buffer(struct glue_aml *a, const void *p, size_t n);
  * ResourceTemplate through glue_aml_buffer() after glue_aml_res_end().
  */
 /* IO (Decode16, min, max, align, len). */
-void glue_aml_res_io(struct glue_aml *r, uint16_t min, uint16_t max, uint8_t align,
-		     uint8_t len);
+void glue_aml_res_io(struct glue_aml *r, uint16_t min, uint16_t max, uint8_t align, uint8_t len);
 /* IRQNoFlags () { irq } (edge-triggered, active high: ISA); irq 0-15. */
 void glue_aml_res_irq(struct glue_aml *r, unsigned int irq);
 /* End tag, with the checksum that makes the whole template sum to zero. */

@@ -121,7 +121,7 @@ static int free_carve(struct alist *l, size_t i, uint64_t first, uint64_t last)
 		return 0;
 	}
 	/* Insert the upper part first: if that fails nothing changed. */
-	if (list_insert(l, i + 1, (struct arange){ last + 1, f.last }))
+	if (list_insert(l, i + 1, (struct arange){last + 1, f.last}))
 		return -ENOMEM;
 	l->v[i].last = first - 1;
 	return 0;
@@ -134,7 +134,7 @@ static int take_range(struct akind *k, size_t i, uint64_t first, uint64_t last)
 	int ret;
 
 	/* Insert into "used" first: if that fails nothing changed. */
-	ret = list_insert(&k->used, pos, (struct arange){ first, last });
+	ret = list_insert(&k->used, pos, (struct arange){first, last});
 	if (ret)
 		return ret;
 	ret = free_carve(&k->free, i, first, last);
@@ -184,7 +184,7 @@ void glue_alloc_free(struct glue_alloc *a)
 int glue_alloc_add_pool(struct glue_alloc *a, enum glue_alloc_kind kind, uint64_t base,
 			uint64_t size)
 {
-	struct arange r = { base, base + size - 1 };
+	struct arange r = {base, base + size - 1};
 	struct akind *k;
 	size_t pos;
 	int ret;
@@ -194,15 +194,15 @@ int glue_alloc_add_pool(struct glue_alloc *a, enum glue_alloc_kind kind, uint64_
 		return ret;
 	if (size == 0 || !glue_range_ok(base, size))
 		return glue_err(-EINVAL, "allocator: %s pool at 0x%llx: bad size 0x%llx",
-				kind_names[kind], (unsigned long long)base, (unsigned long long)size);
+				kind_names[kind], (unsigned long long)base,
+				(unsigned long long)size);
 	k = &a->kinds[kind];
 	pthread_mutex_lock(&a->lock);
 	pos = list_upper(&k->pools, r.first);
 	if ((pos > 0 && k->pools.v[pos - 1].last >= r.first) ||
 	    (pos < k->pools.n && k->pools.v[pos].first <= r.last)) {
-		const struct arange *o = &k->pools.v[pos > 0 && k->pools.v[pos - 1].last >= r.first ?
-							     pos - 1 :
-							     pos];
+		const struct arange *o =
+			&k->pools.v[pos > 0 && k->pools.v[pos - 1].last >= r.first ? pos - 1 : pos];
 
 		ret = glue_err(-EEXIST,
 			       "allocator: %s pool [0x%llx, 0x%llx] overlaps pool [0x%llx, 0x%llx]",
@@ -221,8 +221,8 @@ int glue_alloc_add_pool(struct glue_alloc *a, enum glue_alloc_kind kind, uint64_
 	return ret;
 }
 
-int glue_alloc_take(struct glue_alloc *a, enum glue_alloc_kind kind, uint64_t size,
-		    uint64_t align, uint64_t *out)
+int glue_alloc_take(struct glue_alloc *a, enum glue_alloc_kind kind, uint64_t size, uint64_t align,
+		    uint64_t *out)
 {
 	struct akind *k;
 	int ret;
@@ -290,18 +290,21 @@ int glue_alloc_take_fixed(struct glue_alloc *a, enum glue_alloc_kind kind, uint6
 		return ret;
 	if (size == 0 || !glue_range_ok(base, size))
 		return glue_err(-EINVAL, "allocator: %s at 0x%llx: bad size 0x%llx",
-				kind_names[kind], (unsigned long long)base, (unsigned long long)size);
+				kind_names[kind], (unsigned long long)base,
+				(unsigned long long)size);
 	k = &a->kinds[kind];
 	pthread_mutex_lock(&a->lock);
 	if (!pools_cover(&k->pools, base, last)) {
 		ret = glue_err(-ERANGE, "allocator: %s [0x%llx, 0x%llx] is outside the pools",
-			       kind_names[kind], (unsigned long long)base, (unsigned long long)last);
+			       kind_names[kind], (unsigned long long)base,
+			       (unsigned long long)last);
 		goto out;
 	}
 	i = list_upper(&k->free, base);
 	if (i == 0 || k->free.v[i - 1].last < last) {
 		ret = glue_err(-EBUSY, "allocator: %s [0x%llx, 0x%llx] is (partly) taken",
-			       kind_names[kind], (unsigned long long)base, (unsigned long long)last);
+			       kind_names[kind], (unsigned long long)base,
+			       (unsigned long long)last);
 		goto out;
 	}
 	ret = take_range(k, i - 1, base, last);
@@ -324,8 +327,8 @@ int glue_alloc_release(struct glue_alloc *a, enum glue_alloc_kind kind, uint64_t
 	for (i = 0; i < k->used.n && k->used.v[i].first != base; i++)
 		;
 	if (i == k->used.n) {
-		ret = glue_err(-ENOENT, "allocator: no %s range taken at 0x%llx",
-			       kind_names[kind], (unsigned long long)base);
+		ret = glue_err(-ENOENT, "allocator: no %s range taken at 0x%llx", kind_names[kind],
+			       (unsigned long long)base);
 	} else {
 		ret = free_add(&k->free, k->used.v[i]);
 		if (!ret)

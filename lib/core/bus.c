@@ -36,7 +36,7 @@ struct bus_range {
 #define RANGE_DEAD 0x80000000u
 
 struct glue_bus {
-	pthread_rwlock_t lock; /* guards ranges/count/cap */
+	pthread_rwlock_t lock;	   /* guards ranges/count/cap */
 	struct bus_range **ranges; /* sorted by base, never overlapping */
 	size_t count;
 	size_t cap;
@@ -150,14 +150,16 @@ int glue_bus_register(struct glue_bus *bus, uint64_t base, uint64_t len,
 		ret = glue_err(-EEXIST, "%s: '%s' [0x%llx, 0x%llx] overlaps '%s' [0x%llx, 0x%llx]",
 			       bus->name, name, (unsigned long long)base,
 			       (unsigned long long)range_last(r), prev->name,
-			       (unsigned long long)prev->base, (unsigned long long)range_last(prev));
+			       (unsigned long long)prev->base,
+			       (unsigned long long)range_last(prev));
 		goto fail;
 	}
 	if (next && next->base <= range_last(r)) {
 		ret = glue_err(-EEXIST, "%s: '%s' [0x%llx, 0x%llx] overlaps '%s' [0x%llx, 0x%llx]",
 			       bus->name, name, (unsigned long long)base,
 			       (unsigned long long)range_last(r), next->name,
-			       (unsigned long long)next->base, (unsigned long long)range_last(next));
+			       (unsigned long long)next->base,
+			       (unsigned long long)range_last(next));
 		goto fail;
 	}
 	if (bus->count == bus->cap) {
@@ -197,8 +199,7 @@ int glue_bus_unregister(struct glue_bus *bus, uint64_t base)
 	pos = bus_upper_bound(bus, base);
 	if (pos > 0 && bus->ranges[pos - 1]->base == base) {
 		r = bus->ranges[pos - 1];
-		memmove(&bus->ranges[pos - 1], &bus->ranges[pos],
-			(bus->count - pos) * sizeof(r));
+		memmove(&bus->ranges[pos - 1], &bus->ranges[pos], (bus->count - pos) * sizeof(r));
 		bus->count--;
 	}
 	pthread_rwlock_unlock(&bus->lock);
@@ -219,7 +220,7 @@ int glue_bus_unregister(struct glue_bus *bus, uint64_t base)
 	}
 	atomic_fetch_or(&r->refs, RANGE_DEAD);
 	pthread_mutex_lock(&bus->wait_lock);
-	while (0)
+	while ((atomic_load(&r->refs) & ~RANGE_DEAD) > own)
 		pthread_cond_wait(&bus->wait_cond, &bus->wait_lock);
 	pthread_mutex_unlock(&bus->wait_lock);
 
@@ -246,9 +247,11 @@ static struct bus_range *bus_get(struct glue_bus *bus, uint64_t addr, uint32_t l
 		r = bus->ranges[pos - 1];
 		if (len - 1 > range_last(r) - addr) {
 			*err = glue_err(-ENOENT,
-					"%s: %u-byte access at 0x%llx runs past the end of '%s' [0x%llx, 0x%llx]",
+					"%s: %u-byte access at 0x%llx runs past the end of '%s' "
+					"[0x%llx, 0x%llx]",
 					bus->name, len, (unsigned long long)addr, r->name,
-					(unsigned long long)r->base, (unsigned long long)range_last(r));
+					(unsigned long long)r->base,
+					(unsigned long long)range_last(r));
 			pthread_rwlock_unlock(&bus->lock);
 			return NULL;
 		}
@@ -277,7 +280,7 @@ static void bus_put(struct glue_bus *bus, struct bus_frame *frame)
 
 int glue_bus_read(struct glue_bus *bus, uint64_t addr, void *data, uint32_t len)
 {
-	struct bus_frame frame = { 0 };
+	struct bus_frame frame = {0};
 	int err = 0;
 
 	if (!bus || !data || len == 0)
@@ -300,7 +303,7 @@ int glue_bus_read(struct glue_bus *bus, uint64_t addr, void *data, uint32_t len)
 
 int glue_bus_write(struct glue_bus *bus, uint64_t addr, const void *data, uint32_t len)
 {
-	struct bus_frame frame = { 0 };
+	struct bus_frame frame = {0};
 	int err = 0;
 
 	if (!bus || !data || len == 0)

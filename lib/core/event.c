@@ -58,7 +58,7 @@ struct glue_loop {
 int glue_loop_new(struct glue_loop **out)
 {
 	struct glue_loop *loop;
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 	int ret;
 
 	if (!out)
@@ -151,10 +151,9 @@ static void bury(struct glue_loop *loop, struct src *s)
 	loop->graveyard = s;
 }
 
-int glue_loop_add_fd(struct glue_loop *loop, int fd, uint32_t events, glue_loop_fd_fn fn,
-		     void *ctx)
+int glue_loop_add_fd(struct glue_loop *loop, int fd, uint32_t events, glue_loop_fd_fn fn, void *ctx)
 {
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 	struct src *s;
 	int ret = 0;
 
@@ -187,7 +186,7 @@ int glue_loop_add_fd(struct glue_loop *loop, int fd, uint32_t events, glue_loop_
 
 int glue_loop_mod_fd(struct glue_loop *loop, int fd, uint32_t events)
 {
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 	struct src *s;
 	int ret = 0;
 
@@ -250,7 +249,7 @@ static int timer_arm(struct glue_timer *t, uint64_t first_ns, uint64_t interval_
 int glue_loop_add_timer(struct glue_loop *loop, uint64_t first_ns, uint64_t interval_ns,
 			glue_timer_fn fn, void *ctx, struct glue_timer **out)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 	struct glue_timer *t;
 	int ret;
 

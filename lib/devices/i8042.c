@@ -33,7 +33,7 @@
 /* Status register. */
 #define STR_OBF 0x01
 #define STR_SYS 0x04
-#define STR_CMDDAT 0x08 /* last write went to the command port */
+#define STR_CMDDAT 0x08	 /* last write went to the command port */
 #define STR_KEYLOCK 0x10 /* set: keyboard not inhibited */
 
 /* Controller configuration ("command") byte. */
@@ -73,7 +73,7 @@ struct glue_i8042 {
 
 	uint8_t ram[32]; /* controller RAM; ram[0] is the command byte */
 	uint8_t outport;
-	uint8_t cmddat;      /* STR_CMDDAT or 0 */
+	uint8_t cmddat;	     /* STR_CMDDAT or 0 */
 	uint8_t pending_cmd; /* controller command awaiting its data byte */
 
 	bool obf;
@@ -85,7 +85,7 @@ struct glue_i8042 {
 	uint8_t kbd_pending; /* keyboard command awaiting its argument */
 	uint8_t kbd_set;     /* scancode set 1-3 */
 	uint8_t kbd_leds;
-	uint8_t kbd_last;    /* for the resend command */
+	uint8_t kbd_last; /* for the resend command */
 	bool kbd_scanning;
 
 	struct glue_bus *bus;
@@ -288,7 +288,8 @@ static bool ctrl_command(struct glue_i8042 *d, uint8_t cmd)
 		load_output(d);
 		break;
 	case 0xD0: /* read output port */
-		ctrl_reply(d, (uint8_t)((d->outport & ~OUTP_KBD_OBF) | (d->obf ? OUTP_KBD_OBF : 0)));
+		ctrl_reply(d,
+			   (uint8_t)((d->outport & ~OUTP_KBD_OBF) | (d->obf ? OUTP_KBD_OBF : 0)));
 		break;
 	case 0xD1: /* write output port */
 	case 0xD2: /* write keyboard output buffer */
@@ -462,9 +463,9 @@ int glue_i8042_attach(struct glue_i8042 *dev, struct glue_bus *pio)
 int glue_i8042_send_ctrl_alt_del(struct glue_i8042 *dev)
 {
 	/* Press Ctrl, Alt, Del; release Del, Alt, Ctrl. */
-	static const uint8_t set1[] = { 0x1D, 0x38, 0xE0, 0x53, 0xE0, 0xD3, 0xB8, 0x9D };
-	static const uint8_t set2[] = { 0x14, 0x11, 0xE0, 0x71, 0xE0, 0xF0,
-					0x71, 0xF0, 0x11, 0xF0, 0x14 };
+	static const uint8_t set1[] = {0x1D, 0x38, 0xE0, 0x53, 0xE0, 0xD3, 0xB8, 0x9D};
+	static const uint8_t set2[] = {0x14, 0x11, 0xE0, 0x71, 0xE0, 0xF0,
+				       0x71, 0xF0, 0x11, 0xF0, 0x14};
 	const uint8_t *seq;
 	size_t n;
 	int ret = 0;

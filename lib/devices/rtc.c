@@ -72,7 +72,7 @@ struct glue_rtc {
 	uint8_t index;
 	uint8_t cmos[NR_REGS]; /* A, B, alarms, NVRAM; not the clock */
 	int64_t offset_s;
-	struct tm frozen; /* the clock while SET is set */
+	struct tm frozen;   /* the clock while SET is set */
 	int64_t last_c_sec; /* guest second at the last register C read */
 	struct glue_bus *bus;
 };
@@ -346,7 +346,7 @@ int glue_rtc_new(struct glue_rtc **out, struct glue_irq *irq)
 	pthread_mutex_init(&rtc->lock, NULL);
 	rtc->irq = irq;
 	rtc->cmos[REG_A] = A_DV_NORMAL | 0x06; /* 1024 Hz periodic rate */
-	rtc->cmos[REG_B] = B_24H;              /* BCD, 24 hours, as a BIOS sets */
+	rtc->cmos[REG_B] = B_24H;	       /* BCD, 24 hours, as a BIOS sets */
 	rtc->last_c_sec = host_now().tv_sec;
 	*out = rtc;
 	return 0;

@@ -99,9 +99,9 @@ struct glue_serial {
 	int irq_level;
 
 	uint8_t dll, dlm, ier, lcr, mcr, scr;
-	uint8_t fcr;      /* FCR_ENABLE and the trigger bits */
-	uint8_t lsr_err;  /* LSR_ERRORS latched until LSR is read */
-	uint8_t msr;      /* modem status bits 4-7 */
+	uint8_t fcr;	   /* FCR_ENABLE and the trigger bits */
+	uint8_t lsr_err;   /* LSR_ERRORS latched until LSR is read */
+	uint8_t msr;	   /* modem status bits 4-7 */
 	uint8_t msr_delta; /* bits 0-3, cleared by reading MSR */
 	bool thre_pending;
 
@@ -129,7 +129,7 @@ static unsigned int rx_capacity(const struct glue_serial *s)
 
 static unsigned int rx_trigger(const struct glue_serial *s)
 {
-	static const unsigned int levels[4] = { 1, 4, 8, 14 };
+	static const unsigned int levels[4] = {1, 4, 8, 14};
 
 	return levels[s->fcr >> 6];
 }
@@ -411,7 +411,7 @@ static void write_fd(void *ctx, const uint8_t *data, size_t len)
 		} else if (n < 0 && errno == EINTR) {
 			continue;
 		} else if (n < 0 && errno == EAGAIN) {
-			struct pollfd pfd = { .fd = s->out_fd, .events = POLLOUT };
+			struct pollfd pfd = {.fd = s->out_fd, .events = POLLOUT};
 
 			/* A non-blocking terminal that stays full for a
 			 * second loses the rest rather than stalling the

@@ -96,7 +96,8 @@ int glue_bzimage_parse(struct glue_kernel *k)
 		return glue_err(-EINVAL,
 				"kernel '%s': kernel_alignment 0x%x is not a power of two >= 4 KiB",
 				k->name, h->kernel_alignment);
-	bz->cmdline_max = h->cmdline_size;
+	/* 0 would refuse every command line; 255 was the limit before the field */
+	bz->cmdline_max = h->cmdline_size ? h->cmdline_size : 255;
 	bz->initrd_addr_max = h->initrd_addr_max ? h->initrd_addr_max : 0x37ffffff;
 	bz->pref_address = GLUE_BOOT_BZIMAGE_LOAD_GPA;
 	if (bz->version >= 0x020a) {

@@ -18,6 +18,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include <glue/acpi.h>
 #include <glue/alloc.h>
 #include <glue/bus.h>
 #include <glue/cpuid.h>
@@ -104,6 +105,7 @@ static void machine_end(struct glue_machine *m, int code)
 	glue_loop_stop(m->loop);
 }
 
+#if GLUE_HAVE_I8042
 static void on_guest_reset(void *ctx)
 {
 	struct glue_machine *m = ctx;
@@ -111,7 +113,9 @@ static void on_guest_reset(void *ctx)
 	glue_machine_log(m, 1, "glue: guest reset through the i8042");
 	machine_end(m, GLUE_EXIT_OK);
 }
+#endif
 
+#if GLUE_HAVE_DEBUG_EXIT
 static void on_debug_exit(void *ctx, uint32_t value)
 {
 	struct glue_machine *m = ctx;
@@ -119,6 +123,7 @@ static void on_debug_exit(void *ctx, uint32_t value)
 	glue_machine_log(m, 1, "glue: guest wrote %u to the debug-exit port", value);
 	machine_end(m, value ? GLUE_EXIT_GUEST_FAILED : GLUE_EXIT_OK);
 }
+#endif
 
 void glue_machine_console_quit(struct glue_machine *m)
 {
@@ -238,11 +243,35 @@ static int add_devices(struct glue_machine *m)
 	return r;
 }
 
+/* ACPI tables describing the vCPUs and legacy devices: kernels built
+ * without MP-table support (Debian's cloud kernel) find CPUs only there. */
+static int write_acpi(struct glue_machine *m, uint64_t *rsdp)
+{
+	*rsdp = 0;
+#if GLUE_HAVE_ACPI
+	struct glue_acpi_config ac;
+
+	glue_acpi_config_init(&ac);
+	ac.ncpus = m->cfg.cpus;
+	ac.serial = m->serial != NULL;
+	ac.i8042 = m->i8042 != NULL;
+	ac.rtc = m->rtc != NULL;
+	return glue_acpi_write(m->mem, GLUE_ACPI_ADDR, &ac, rsdp);
+#else
+	return 0;
+#endif
+}
+
 static int load_kernel(struct glue_machine *m, struct glue_boot_info *info)
 {
 	struct glue_boot_config bc;
 	struct glue_kernel *k;
+	uint64_t rsdp;
 	int r;
+
+	r = write_acpi(m, &rsdp);
+	if (r < 0)
+		return r;
 
 	r = glue_kernel_open(&k, m->kernel);
 	if (r < 0)
@@ -251,6 +280,7 @@ static int load_kernel(struct glue_machine *m, struct glue_boot_info *info)
 	bc.mode = m->cfg.boot;
 	bc.cmdline = m->cmdline ? m->cmdline : "";
 	bc.initrd_path = m->initrd;
+	bc.acpi_rsdp_gpa = rsdp;
 	r = glue_loader_load(m->mem, k, &bc, info);
 	glue_kernel_free(k);
 	if (r < 0)
@@ -262,18 +292,6 @@ static int load_kernel(struct glue_machine *m, struct glue_boot_info *info)
 static void cpu_warn(void *opaque, const char *message)
 {
 	glue_machine_log(opaque, 0, "glue: warning: %s", message);
-}
-
-static int set_entry(struct glue_machine *m, const struct glue_boot_info *boot)
-{
-	switch (boot->protocol) {
-	case GLUE_ENTRY_LINUX64:
-		return glue_x86_setup_linux64(m->vcpus[0], m->mem, boot->entry, boot->boot_params_gpa);
-	case GLUE_ENTRY_PVH:
-		return glue_x86_setup_protected32(m->vcpus[0], m->mem, boot->entry,
-						  (uint32_t)boot->boot_params_gpa, 0);
-	}
-	return glue_err(-EINVAL, "loader returned unknown entry protocol %d", (int)boot->protocol);
 }
 
 static int create_vcpus(struct glue_machine *m, const struct glue_boot_info *boot)
@@ -310,7 +328,7 @@ static int create_vcpus(struct glue_machine *m, const struct glue_boot_info *boo
 			glue_vcpu_set_buses(m->vcpus[i], m->pio, m->mmio);
 	}
 	if (!r)
-		r = set_entry(m, boot);
+		r = glue_x86_setup_entry(m->vcpus[0], m->mem, boot);
 	free(supported);
 	free(base);
 	glue_cpu_model_free(model);
@@ -631,8 +649,8 @@ void glue_machine_free(struct glue_machine *m)
 		glue_vcpu_free(m->vcpus[i]);
 	free(m->vcpus);
 	free(m->threads);
-	glue_console_free(m->console);
 #if GLUE_HAVE_SERIAL
+	glue_console_free(m->console);
 	glue_serial_free(m->serial);
 	glue_irq_free(m->serial_irq);
 #endif

@@ -32,7 +32,7 @@ def _run(cmd, timeout, what):
     r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
                        stdin=subprocess.DEVNULL)
     if r.returncode != 0:
-        out = (r.stdout + r.stderr)[-8000:]
+        out = r.stdout[-6000:] + r.stderr[-2000:]
         pytest.fail(f"{what} failed (status {r.returncode}): {' '.join(map(str, cmd))}\n{out}")
     return r, time.monotonic() - t0
 

@@ -25,7 +25,7 @@ Test(debug_exit, writes_of_1_to_4_bytes)
 {
 	struct glue_bus *bus;
 	struct glue_debug_exit *d;
-	struct exits x = { 0 };
+	struct exits x = {0};
 	uint8_t b = 0x07;
 	uint16_t w = 0x1234;
 	uint32_t l = 0xdeadbeef;
@@ -56,7 +56,7 @@ Test(debug_exit, errors)
 {
 	struct glue_bus *bus;
 	struct glue_debug_exit *d;
-	struct exits x = { 0 };
+	struct exits x = {0};
 
 	cr_assert_eq(glue_debug_exit_new(&d, NULL, NULL), -EINVAL);
 	cr_assert_eq(glue_bus_new(&bus, "pio"), 0);

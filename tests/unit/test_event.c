@@ -39,7 +39,7 @@ static void on_readable(struct glue_loop *loop, int fd, uint32_t events, void *c
 Test(event, fd_callback)
 {
 	struct glue_loop *loop;
-	struct reader r = { 0 };
+	struct reader r = {0};
 	int p[2];
 
 	cr_assert_eq(pipe(p), 0);
@@ -93,7 +93,7 @@ static void on_tick(struct glue_loop *loop, struct glue_timer *t, void *ctx)
 Test(event, periodic_timer_and_stop)
 {
 	struct glue_loop *loop;
-	struct ticks k = { .stop_at = 5 };
+	struct ticks k = {.stop_at = 5};
 	struct glue_timer *t;
 	uint64_t start;
 
@@ -112,7 +112,7 @@ Test(event, periodic_timer_and_stop)
 Test(event, one_shot_timer_and_rearm)
 {
 	struct glue_loop *loop;
-	struct ticks k = { 0 };
+	struct ticks k = {0};
 	struct glue_timer *t;
 
 	cr_assert_eq(glue_loop_new(&loop), 0);
@@ -135,7 +135,7 @@ Test(event, one_shot_timer_and_rearm)
 Test(event, timer_removes_itself)
 {
 	struct glue_loop *loop;
-	struct ticks k = { .stop_at = 3, .remove_self = true };
+	struct ticks k = {.stop_at = 3, .remove_self = true};
 
 	cr_assert_eq(glue_loop_new(&loop), 0);
 	cr_assert_eq(glue_loop_add_timer(loop, 1000000, 1000000, on_tick, &k, NULL), 0);
@@ -215,7 +215,7 @@ static void on_pair(struct glue_loop *loop, int fd, uint32_t events, void *ctx)
 Test(event, removal_inside_batch)
 {
 	struct glue_loop *loop;
-	struct pair p = { 0 };
+	struct pair p = {0};
 	int a[2], b[2];
 
 	cr_assert_eq(pipe(a), 0);
@@ -259,7 +259,7 @@ static void on_add(struct glue_loop *loop, int fd, uint32_t events, void *ctx)
 Test(event, add_from_callback)
 {
 	struct glue_loop *loop;
-	struct adder a = { 0 };
+	struct adder a = {0};
 	int trig[2];
 
 	cr_assert_eq(pipe(trig), 0);

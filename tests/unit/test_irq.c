@@ -24,7 +24,7 @@ static int record(void *ctx, int level)
 
 Test(irq, fn_line_set_and_pulse)
 {
-	struct line l = { 0 };
+	struct line l = {0};
 	struct glue_irq *irq;
 
 	cr_assert_eq(glue_irq_new_fn(&irq, record, &l), 0);
@@ -44,7 +44,7 @@ Test(irq, fn_line_set_and_pulse)
 
 Test(irq, errors)
 {
-	struct line l = { .fail = 1 };
+	struct line l = {.fail = 1};
 	struct glue_irq *irq;
 
 	cr_assert_eq(glue_irq_new_fn(&irq, NULL, NULL), -EINVAL);

@@ -55,7 +55,7 @@ static unsigned int bcd(uint8_t v)
  * and convert. */
 static time_t read_clock(struct env *e)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	uint8_t b;
 	unsigned int (*conv)(uint8_t);
 
@@ -147,9 +147,9 @@ Test(rtc, guest_sets_time_with_set_bit)
 	b = cmos_read(&e, 0x0B);
 	cmos_write(&e, 0x0B, b | 0x80);
 	cmos_write(&e, 0x0A, 0x70);
-	cmos_write(&e, 9, 0x99);    /* 1999 */
+	cmos_write(&e, 9, 0x99); /* 1999 */
 	cmos_write(&e, 0x32, 0x19);
-	cmos_write(&e, 8, 0x12);    /* December */
+	cmos_write(&e, 8, 0x12); /* December */
 	cmos_write(&e, 7, 0x31);
 	cmos_write(&e, 4, 0x23);
 	cmos_write(&e, 2, 0x59);
@@ -161,8 +161,12 @@ Test(rtc, guest_sets_time_with_set_bit)
 	cmos_write(&e, 0x0B, b);
 	cmos_write(&e, 0x0A, 0x26);
 
-	struct tm want = { .tm_year = 99, .tm_mon = 11, .tm_mday = 31, .tm_hour = 23,
-			   .tm_min = 59, .tm_sec = 30 };
+	struct tm want = {.tm_year = 99,
+			  .tm_mon = 11,
+			  .tm_mday = 31,
+			  .tm_hour = 23,
+			  .tm_min = 59,
+			  .tm_sec = 30};
 	assert_near(read_clock(&e), timegm(&want));
 	/* And it keeps running into the next century. */
 	sleep(1);
@@ -189,27 +193,49 @@ Test(rtc, write_without_set_bit)
 	teardown(&e);
 }
 
-Test(rtc, uip_seen_set_and_clear, .timeout = 10)
+Test(rtc, uip_seen_set_and_clear, .timeout = 30)
 {
 	struct env e;
 	bool set = false, clear = false;
-	struct timespec start, now;
 
 	setup(&e);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	do {
-		uint8_t a = cmos_read(&e, 0x0A);
+	/* UIP shows for 244 us before each host second: sleep until just
+	 * before one, then poll across it. Several tries, in case the machine
+	 * is busy and this thread misses a window. */
+	for (int attempt = 0; attempt < 10 && !set; attempt++) {
+		struct timespec now, nap = {0};
 
-		cr_assert_eq(a & 0x7F, 0x26, "divider bits read back");
-		if (a & 0x80)
-			set = true;
-		else
-			clear = true;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-	} while (!(set && clear) && now.tv_sec - start.tv_sec < 4);
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (now.tv_nsec < 1000000000L - 3000000L) {
+			nap.tv_nsec = 1000000000L - 3000000L - now.tv_nsec;
+			nanosleep(&nap, NULL);
+		}
+		do {
+			uint8_t a = cmos_read(&e, 0x0A);
+
+			cr_assert_eq(a & 0x7F, 0x26, "divider bits read back");
+			if (a & 0x80)
+				set = true;
+			else
+				clear = true;
+			clock_gettime(CLOCK_REALTIME, &now);
+		} while (now.tv_nsec > 1000000000L - 4000000L || now.tv_nsec < 2000000L);
+	}
 	cr_assert(set, "UIP never set");
 	cr_assert(clear, "UIP never clear");
 	teardown(&e);
+}
+
+/* Two reads in a row normally fall in the same second; a busy machine may
+ * put a second boundary between them, so allow a few tries. */
+static bool c_clears_on_read(struct env *e)
+{
+	for (int i = 0; i < 5; i++) {
+		cmos_read(e, 0x0C);
+		if (cmos_read(e, 0x0C) == 0)
+			return true;
+	}
+	return false;
 }
 
 Test(rtc, register_c_update_flag)
@@ -217,11 +243,10 @@ Test(rtc, register_c_update_flag)
 	struct env e;
 
 	setup(&e);
-	cmos_read(&e, 0x0C);
-	cr_assert_eq(cmos_read(&e, 0x0C) & 0x10, 0, "cleared by the read");
+	cr_assert(c_clears_on_read(&e), "UF cleared by the read");
 	sleep(1);
 	cr_assert_eq(cmos_read(&e, 0x0C) & 0x10, 0x10, "a second boundary passed");
-	cr_assert_eq(cmos_read(&e, 0x0C), 0);
+	cr_assert(c_clears_on_read(&e));
 	teardown(&e);
 }
 

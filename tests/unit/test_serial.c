@@ -356,7 +356,7 @@ Test(serial, output_fd)
 {
 	struct env e;
 	int p[2];
-	char buf[8] = { 0 };
+	char buf[8] = {0};
 
 	setup(&e);
 	cr_assert_eq(pipe(p), 0);
@@ -393,7 +393,7 @@ Test(serial, echo_from_output_callback, .timeout = 10)
 Test(serial, wide_and_bad_accesses)
 {
 	struct env e;
-	uint8_t two[2] = { 0x55, 0xAA };
+	uint8_t two[2] = {0x55, 0xAA};
 
 	setup(&e);
 	/* Past the last register: refused by the bus. */

@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ACPI tables (RSDP, XSDT, FADT, DSDT, MADT), hardware-reduced. Built in a
+ * host buffer with explicit little-endian offsets, then copied into guest
+ * memory in one bounds-checked write, so a failure leaves memory untouched.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glue/acpi.h>
+#include <glue/memory.h>
+#include <glue/mptable.h>
+#include "acpi/aml.h"
+#include "core/err.h"
+#include "core/util.h"
+
+#define OEM_ID "GLUE  "		/* 6 bytes */
+#define OEM_TABLE_ID "GLUEVM  " /* 8 bytes */
+#define OEM_REVISION 1
+#define CREATOR_ID "GLUE"
+#define CREATOR_REVISION 1
+#define HYPERVISOR_VENDOR "GLUE    " /* 8 bytes */
+
+#define RSDP_SIZE 36
+#define RSDP_V1_SIZE 20 /* what the first checksum covers */
+#define RSDP_REVISION 2
+#define SDT_HEADER_SIZE 36
+#define XSDT_REVISION 1
+#define XSDT_ENTRIES 2 /* FADT, MADT */
+#define FADT_SIZE 276
+#define FADT_REVISION 6
+#define FADT_MINOR 5 /* ACPI 6.5 */
+/* 2: integers are 64-bit in this definition block. */
+#define DSDT_REVISION 2
+#define MADT_REVISION 5
+#define MADT_HEADER_SIZE 44
+
+/* FADT offsets (ACPI 6.5, table 5.9). */
+#define FADT_DSDT 40
+#define FADT_CENTURY 108
+#define FADT_IAPC_BOOT_ARCH 109
+#define FADT_FLAGS 112
+#define FADT_MINOR_VERSION 131
+#define FADT_X_DSDT 140
+#define FADT_HYPERVISOR_VENDOR 268
+
+/* FADT fixed feature flags. */
+#define FADT_F_WBINVD (1U << 0)
+#define FADT_F_PROC_C1 (1U << 2)
+/* Set: no fixed-hardware power/sleep button (none in hardware-reduced). */
+#define FADT_F_PWR_BUTTON (1U << 4)
+#define FADT_F_SLP_BUTTON (1U << 5)
+#define FADT_F_HW_REDUCED_ACPI (1U << 20)
+
+/* IA-PC boot architecture flags. */
+#define IAPC_LEGACY_DEVICES (1U << 0)
+#define IAPC_8042 (1U << 1)
+#define IAPC_VGA_NOT_PRESENT (1U << 2)
+#define IAPC_CMOS_RTC_NOT_PRESENT (1U << 5)
+
+/* The CMOS register holding the century (glue's RTC implements it). */
+#define RTC_CENTURY_REG 0x32
+
+/* MADT. */
+#define MADT_PCAT_COMPAT (1U << 0)
+#define MADT_LAPIC 0
+#define MADT_LAPIC_SIZE 8
+#define MADT_IOAPIC 1
+#define MADT_IOAPIC_SIZE 12
+#define MADT_LAPIC_NMI 4
+#define MADT_LAPIC_NMI_SIZE 6
+#define MADT_LAPIC_ENABLED (1U << 0)
+#define MADT_ALL_PROCESSORS 0xFF
+
+/* Legacy devices described in the DSDT. */
+#define COM1_BASE 0x3F8
+#define COM1_IRQ 4
+#define I8042_DATA 0x60
+#define I8042_CMD 0x64
+#define I8042_IRQ 1
+#define RTC_BASE 0x70
+#define RTC_IRQ 8
+
+/* Plenty for the three devices (about 170 bytes of AML). */
+#define DSDT_MAX 1024
+
+#define TABLE_ALIGN 8
+
+struct layout {
+	size_t xsdt, fadt, dsdt, madt; /* offsets from addr; the RSDP is at 0 */
+	size_t dsdt_len, madt_len, total;
+};
+
+static void put8(uint8_t *p, size_t off, uint8_t v)
+{
+	p[off] = v;
+}
+
+static void put16(uint8_t *p, size_t off, uint16_t v)
+{
+	p[off] = (uint8_t)v;
+	p[off + 1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, size_t off, uint32_t v)
+{
+	put16(p, off, (uint16_t)v);
+	put16(p, off + 2, (uint16_t)(v >> 16));
+}
+
+static void put64(uint8_t *p, size_t off, uint64_t v)
+{
+	put32(p, off, (uint32_t)v);
+	put32(p, off + 4, (uint32_t)(v >> 32));
+}
+
+/* The byte that makes p[0..len) sum to zero, given the rest. */
+static uint8_t checksum(const uint8_t *p, size_t len)
+{
+	uint8_t sum = 0;
+
+	for (size_t i = 0; i < len; i++)
+		sum = (uint8_t)(sum + p[i]);
+	return (uint8_t)(0x100 - sum);
+}
+
+void glue_acpi_config_init(struct glue_acpi_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
+	cfg->ncpus = 1;
+	cfg->ioapic_addr = 0xFEC00000ULL;
+	cfg->lapic_addr = 0xFEE00000ULL;
+	cfg->serial = true;
+	cfg->i8042 = true;
+	cfg->rtc = true;
+}
+
+/* Copy what this version knows from in (possibly an older, smaller or a
+ * newer, larger struct) and validate it. */
+static int get_config(const struct glue_acpi_config *in, struct glue_acpi_config *out)
+{
+	if (!in || in->size < offsetof(struct glue_acpi_config, rtc) + sizeof(in->rtc))
+		return glue_err(-EINVAL, "ACPI config: bad size (call glue_acpi_config_init)");
+	glue_acpi_config_init(out);
+	memcpy(out, in, GLUE_MIN((size_t)in->size, sizeof(*out)));
+	out->size = sizeof(*out);
+	if (out->ncpus == 0 || out->ncpus > GLUE_ACPI_MAX_CPUS)
+		return glue_err(-EINVAL, "ACPI tables: %u CPUs (supported: 1-%d)", out->ncpus,
+				GLUE_ACPI_MAX_CPUS);
+	/* The MADT holds 32-bit addresses. */
+	if (out->lapic_addr > UINT32_MAX || out->ioapic_addr > UINT32_MAX)
+		return glue_err(
+			-EINVAL,
+			"ACPI tables: local APIC %#llx / I/O APIC %#llx must be below 4 GiB",
+			(unsigned long long)out->lapic_addr, (unsigned long long)out->ioapic_addr);
+	return 0;
+}
+
+static void sdt_header(uint8_t *t, const char *sig, size_t len, uint8_t revision)
+{
+	memcpy(t, sig, 4);
+	put32(t, 4, (uint32_t)len);
+	put8(t, 8, revision);
+	/* 9: checksum, filled in by sdt_finish() */
+	memcpy(t + 10, OEM_ID, 6);
+	memcpy(t + 16, OEM_TABLE_ID, 8);
+	put32(t, 24, OEM_REVISION);
+	memcpy(t + 28, CREATOR_ID, 4);
+	put32(t, 32, CREATOR_REVISION);
+}
+
+static void sdt_finish(uint8_t *t, size_t len)
+{
+	t[9] = 0;
+	t[9] = checksum(t, len);
+}
+
+/* One legacy device: Device (name) { _HID, [_UID,] _CRS }. */
+static void dsdt_device(struct glue_aml *a, const char *name, const char *hid,
+			const struct glue_aml *crs)
+{
+	size_t dev = glue_aml_device_begin(a, name);
+
+	glue_aml_name(a, "_HID");
+	glue_aml_eisaid(a, hid);
+	glue_aml_name(a, "_UID");
+	glue_aml_integer(a, 0);
+	glue_aml_name(a, "_CRS");
+	glue_aml_buffer(a, crs->buf, crs->len);
+	glue_aml_pkg_end(a, dev);
+}
+
+/*
+ * The DSDT's AML body (after the header) into buf. Linux binds its 8250,
+ * i8042 and rtc-cmos drivers to these PNP devices; in hardware-reduced mode
+ * it has no legacy PIC and sets up ISA IRQs only from _CRS.
+ */
+static int build_dsdt_body(const struct glue_acpi_config *cfg, uint8_t *buf, size_t cap,
+			   size_t *len)
+{
+	uint8_t crs_buf[64];
+	struct glue_aml a, crs;
+	size_t scope;
+
+	glue_aml_init(&a, buf, cap);
+	if (cfg->serial || cfg->i8042 || cfg->rtc) {
+		scope = glue_aml_scope_begin(&a, "\\_SB_");
+		if (cfg->serial) {
+			glue_aml_init(&crs, crs_buf, sizeof(crs_buf));
+			glue_aml_res_io(&crs, COM1_BASE, COM1_BASE, 1, 8);
+			glue_aml_res_irq(&crs, COM1_IRQ);
+			glue_aml_res_end(&crs);
+			a.bad |= !glue_aml_ok(&crs);
+			dsdt_device(&a, "COM1", "PNP0501", &crs);
+		}
+		if (cfg->i8042) {
+			/* Linux's i8042 takes the data port first, then the command port. */
+			glue_aml_init(&crs, crs_buf, sizeof(crs_buf));
+			glue_aml_res_io(&crs, I8042_DATA, I8042_DATA, 1, 1);
+			glue_aml_res_io(&crs, I8042_CMD, I8042_CMD, 1, 1);
+			glue_aml_res_irq(&crs, I8042_IRQ);
+			glue_aml_res_end(&crs);
+			a.bad |= !glue_aml_ok(&crs);
+			dsdt_device(&a, "PS2K", "PNP0303", &crs);
+		}
+		if (cfg->rtc) {
+			glue_aml_init(&crs, crs_buf, sizeof(crs_buf));
+			glue_aml_res_io(&crs, RTC_BASE, RTC_BASE, 1, 2);
+			glue_aml_res_irq(&crs, RTC_IRQ);
+			glue_aml_res_end(&crs);
+			a.bad |= !glue_aml_ok(&crs);
+			dsdt_device(&a, "RTC_", "PNP0B00", &crs);
+		}
+		glue_aml_pkg_end(&a, scope);
+	}
+	if (!glue_aml_ok(&a))
+		return glue_err(-ENOSPC, "ACPI tables: DSDT does not fit in %zu bytes", cap);
+	*len = a.len;
+	return 0;
+}
+
+static size_t madt_len(uint32_t ncpus)
+{
+	return MADT_HEADER_SIZE + (size_t)ncpus * MADT_LAPIC_SIZE + MADT_IOAPIC_SIZE +
+	       MADT_LAPIC_NMI_SIZE;
+}
+
+static int compute_layout(const struct glue_acpi_config *cfg, struct layout *l, uint8_t *aml,
+			  size_t aml_cap)
+{
+	size_t aml_len;
+	int r;
+
+	r = build_dsdt_body(cfg, aml, aml_cap, &aml_len);
+	if (r < 0)
+		return r;
+	l->dsdt_len = SDT_HEADER_SIZE + aml_len;
+	l->madt_len = madt_len(cfg->ncpus);
+	l->xsdt = GLUE_ALIGN_UP((size_t)RSDP_SIZE, TABLE_ALIGN);
+	l->fadt = GLUE_ALIGN_UP(l->xsdt + SDT_HEADER_SIZE + XSDT_ENTRIES * 8, TABLE_ALIGN);
+	l->dsdt = GLUE_ALIGN_UP(l->fadt + FADT_SIZE, TABLE_ALIGN);
+	l->madt = GLUE_ALIGN_UP(l->dsdt + l->dsdt_len, TABLE_ALIGN);
+	l->total = l->madt + l->madt_len;
+	return 0;
+}
+
+size_t glue_acpi_size(const struct glue_acpi_config *cfg)
+{
+	struct glue_acpi_config c;
+	uint8_t aml[DSDT_MAX];
+	struct layout l;
+
+	if (get_config(cfg, &c) < 0 || compute_layout(&c, &l, aml, sizeof(aml)) < 0)
+		return 0;
+	return l.total;
+}
+
+static void write_rsdp(uint8_t *p, uint64_t xsdt_gpa)
+{
+	memcpy(p, "RSD PTR ", 8);
+	memcpy(p + 9, OEM_ID, 6);
+	put8(p, 15, RSDP_REVISION);
+	put32(p, 16, 0); /* no RSDT: ACPI 2.0+ guests use the XSDT */
+	put32(p, 20, RSDP_SIZE);
+	put64(p, 24, xsdt_gpa);
+	put8(p, 8, checksum(p, RSDP_V1_SIZE));
+	put8(p, 32, checksum(p, RSDP_SIZE));
+}
+
+static void write_xsdt(uint8_t *t, uint64_t fadt_gpa, uint64_t madt_gpa)
+{
+	size_t len = SDT_HEADER_SIZE + XSDT_ENTRIES * 8;
+
+	sdt_header(t, "XSDT", len, XSDT_REVISION);
+	put64(t, SDT_HEADER_SIZE, fadt_gpa);
+	put64(t, SDT_HEADER_SIZE + 8, madt_gpa);
+	sdt_finish(t, len);
+}
+
+static void write_fadt(uint8_t *t, const struct glue_acpi_config *cfg, uint64_t dsdt_gpa)
+{
+	uint16_t boot_arch = IAPC_VGA_NOT_PRESENT;
+
+	sdt_header(t, "FACP", FADT_SIZE, FADT_REVISION);
+	/* No FACS (optional when hardware-reduced), no SCI, no PM blocks. */
+	if (dsdt_gpa <= UINT32_MAX)
+		put32(t, FADT_DSDT, (uint32_t)dsdt_gpa);
+	if (cfg->serial || cfg->i8042 || cfg->rtc)
+		boot_arch |= IAPC_LEGACY_DEVICES;
+	/* Without this bit Linux treats the i8042 as absent. */
+	if (cfg->i8042)
+		boot_arch |= IAPC_8042;
+	if (cfg->rtc)
+		put8(t, FADT_CENTURY, RTC_CENTURY_REG);
+	else
+		boot_arch |= IAPC_CMOS_RTC_NOT_PRESENT;
+	put16(t, FADT_IAPC_BOOT_ARCH, boot_arch);
+	put32(t, FADT_FLAGS,
+	      FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |
+		      FADT_F_HW_REDUCED_ACPI);
+	/* 116..128: no reset register (Linux falls back to the i8042). */
+	/* 129: ARM boot architecture flags, 0 on x86. */
+	put8(t, FADT_MINOR_VERSION, FADT_MINOR);
+	put64(t, FADT_X_DSDT, dsdt_gpa);
+	memcpy(t + FADT_HYPERVISOR_VENDOR, HYPERVISOR_VENDOR, 8);
+	sdt_finish(t, FADT_SIZE);
+}
+
+static void write_dsdt(uint8_t *t, const uint8_t *aml, size_t len)
+{
+	sdt_header(t, "DSDT", len, DSDT_REVISION);
+	memcpy(t + SDT_HEADER_SIZE, aml, len - SDT_HEADER_SIZE);
+	sdt_finish(t, len);
+}
+
+static void write_madt(uint8_t *t, const struct glue_acpi_config *cfg, size_t len)
+{
+	size_t off = MADT_HEADER_SIZE;
+
+	sdt_header(t, "APIC", len, MADT_REVISION);
+	put32(t, SDT_HEADER_SIZE, (uint32_t)cfg->lapic_addr);
+	/* KVM's irqchip has a (legacy) 8259 pair besides the I/O APIC. */
+	put32(t, SDT_HEADER_SIZE + 4, MADT_PCAT_COMPAT);
+	for (uint32_t i = 0; i < cfg->ncpus; i++, off += MADT_LAPIC_SIZE) {
+		put8(t, off, MADT_LAPIC);
+		put8(t, off + 1, MADT_LAPIC_SIZE);
+		put8(t, off + 2, (uint8_t)i); /* ACPI processor UID */
+		put8(t, off + 3, (uint8_t)i); /* APIC ID = vCPU index */
+		put32(t, off + 4, MADT_LAPIC_ENABLED);
+	}
+	/* Same I/O APIC ID as the MP table. */
+	put8(t, off, MADT_IOAPIC);
+	put8(t, off + 1, MADT_IOAPIC_SIZE);
+	put8(t, off + 2, (uint8_t)cfg->ncpus);
+	put32(t, off + 4, (uint32_t)cfg->ioapic_addr);
+	put32(t, off + 8, 0); /* GSI base */
+	off += MADT_IOAPIC_SIZE;
+	put8(t, off, MADT_LAPIC_NMI);
+	put8(t, off + 1, MADT_LAPIC_NMI_SIZE);
+	put8(t, off + 2, MADT_ALL_PROCESSORS);
+	put16(t, off + 3, 0); /* polarity, trigger: conform to the bus */
+	put8(t, off + 5, 1);  /* LINT1 */
+	sdt_finish(t, len);
+}
+
+/* Bytes from gpa to the end of the memory region holding it (0 if none). */
+static uint64_t room_at(const struct glue_mem *mem, uint64_t gpa)
+{
+	struct glue_mem_region r;
+
+	for (size_t i = 0; i < glue_mem_region_count(mem); i++)
+		if (glue_mem_region_get(mem, i, &r) == 0 && gpa >= r.gpa && gpa - r.gpa < r.size)
+			return r.size - (gpa - r.gpa);
+	return 0;
+}
+
+int glue_acpi_write(struct glue_mem *mem, uint64_t addr, const struct glue_acpi_config *cfg,
+		    uint64_t *rsdp_gpa)
+{
+	struct glue_acpi_config c;
+	uint8_t aml[DSDT_MAX];
+	struct layout l;
+	uint64_t room;
+	uint8_t *p;
+	int r;
+
+	r = get_config(cfg, &c);
+	if (r < 0)
+		return r;
+	if (!mem)
+		return glue_err(-EINVAL, "ACPI tables: no guest memory");
+	if (!GLUE_IS_ALIGNED(addr, 16))
+		return glue_err(-EINVAL, "ACPI tables at %#llx: must be 16-byte aligned",
+				(unsigned long long)addr);
+	r = compute_layout(&c, &l, aml, sizeof(aml));
+	if (r < 0)
+		return r;
+	room = room_at(mem, addr);
+	if (room < l.total)
+		return glue_err(-ENOSPC,
+				"ACPI tables for %u CPUs need %zu bytes at %#llx, but only %llu "
+				"bytes of guest memory are there",
+				c.ncpus, l.total, (unsigned long long)addr,
+				(unsigned long long)room);
+	if (addr < GLUE_MPTABLE_ADDR && GLUE_MPTABLE_ADDR - addr < l.total)
+		return glue_err(-ENOSPC,
+				"ACPI tables for %u CPUs need %zu bytes at %#llx and would "
+				"overlap the MP table at %#llx",
+				c.ncpus, l.total, (unsigned long long)addr,
+				(unsigned long long)GLUE_MPTABLE_ADDR);
+
+	p = calloc(1, l.total);
+	if (!p)
+		return glue_err(-ENOMEM, "out of memory");
+	write_madt(p + l.madt, &c, l.madt_len);
+	write_dsdt(p + l.dsdt, aml, l.dsdt_len);
+	write_fadt(p + l.fadt, &c, addr + l.dsdt);
+	write_xsdt(p + l.xsdt, addr + l.fadt, addr + l.madt);
+	write_rsdp(p, addr + l.xsdt);
+
+	r = glue_mem_write(mem, addr, p, l.total);
+	free(p);
+	if (r < 0)
+		return glue_err(r, "ACPI tables at %#llx are outside guest memory",
+				(unsigned long long)addr);
+	if (rsdp_gpa)
+		*rsdp_gpa = addr;
+	return 0;
+}

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT
+/*
+ * AML encoding helpers (see aml.h). Only the handful of constructs the DSDT
+ * uses; everything is written as bytes with explicit little-endian order.
+ */
+#include <string.h>
+
+#include "acpi/aml.h"
+
+/* AML opcodes and prefixes (ACPI 6.5, 20.3). */
+#define AML_ZERO_OP 0x00
+#define AML_ONE_OP 0x01
+#define AML_NAME_OP 0x08
+#define AML_BYTE_PREFIX 0x0A
+#define AML_WORD_PREFIX 0x0B
+#define AML_DWORD_PREFIX 0x0C
+#define AML_QWORD_PREFIX 0x0E
+#define AML_SCOPE_OP 0x10
+#define AML_BUFFER_OP 0x11
+#define AML_DUAL_NAME_PREFIX 0x2E
+#define AML_MULTI_NAME_PREFIX 0x2F
+#define AML_EXT_OP_PREFIX 0x5B
+#define AML_DEVICE_OP 0x82 /* after AML_EXT_OP_PREFIX */
+#define AML_ROOT_CHAR 0x5C
+
+/* Small resource data items (ACPI 6.5, 6.4.2). */
+#define RES_IRQ_NOFLAGS 0x22 /* type 0x04, length 2 */
+#define RES_IO 0x47	     /* type 0x08, length 7 */
+#define RES_IO_DECODE16 0x01
+#define RES_END_TAG 0x79 /* type 0x0F, length 1 */
+
+/* Largest value a PkgLength can encode (28 bits). */
+#define PKG_LENGTH_MAX 0x0FFFFFFFU
+
+void glue_aml_init(struct glue_aml *a, uint8_t *buf, size_t cap)
+{
+	a->buf = buf;
+	a->len = 0;
+	a->cap = buf ? cap : 0;
+	a->bad = false;
+}
+
+bool glue_aml_ok(const struct glue_aml *a)
+{
+	return !a->bad;
+}
+
+void glue_aml_bytes(struct glue_aml *a, const void *p, size_t n)
+{
+	if (a->bad || n > a->cap - a->len) {
+		a->bad = true;
+		return;
+	}
+	memcpy(a->buf + a->len, p, n);
+	a->len += n;
+}
+
+void glue_aml_byte(struct glue_aml *a, uint8_t v)
+{
+	glue_aml_bytes(a, &v, 1);
+}
+
+size_t glue_aml_pkg_begin(struct glue_aml *a)
+{
+	return a->len;
+}
+
+void glue_aml_pkg_end(struct glue_aml *a, size_t mark)
+{
+	uint8_t enc[4];
+	size_t body, total, n;
+
+	if (a->bad || mark > a->len) {
+		a->bad = true;
+		return;
+	}
+	body = a->len - mark;
+	/* The length counts its own bytes: pick the shortest that fits. */
+	if (body + 1 <= 0x3F)
+		n = 1;
+	else if (body + 2 <= 0xFFF)
+		n = 2;
+	else if (body + 3 <= 0xFFFFF)
+		n = 3;
+	else
+		n = 4;
+	total = body + n;
+	if (total > PKG_LENGTH_MAX || n > a->cap - a->len) {
+		a->bad = true;
+		return;
+	}
+	if (n == 1) {
+		enc[0] = (uint8_t)total;
+	} else {
+		/* Lead byte: follow-byte count in bits 7:6, low nibble in 3:0. */
+		enc[0] = (uint8_t)(((n - 1) << 6) | (total & 0x0F));
+		for (size_t i = 1; i < n; i++)
+			enc[i] = (uint8_t)(total >> (4 + 8 * (i - 1)));
+	}
+	memmove(a->buf + mark + n, a->buf + mark, body);
+	memcpy(a->buf + mark, enc, n);
+	a->len += n;
+}
+
+static bool seg_char_ok(char c, bool first)
+{
+	return (c >= 'A' && c <= 'Z') || c == '_' || (!first && c >= '0' && c <= '9');
+}
+
+void glue_aml_namestring(struct glue_aml *a, const char *name)
+{
+	const char *p = name;
+	size_t nsegs = 0;
+
+	if (*p == '\\') {
+		glue_aml_byte(a, AML_ROOT_CHAR);
+		p++;
+	}
+	/* Validate first: 4-character segments separated by dots. */
+	for (const char *s = p; *s;) {
+		for (int i = 0; i < 4; i++)
+			if (!seg_char_ok(s[i], i == 0)) {
+				a->bad = true;
+				return;
+			}
+		nsegs++;
+		s += 4;
+		if (*s == '.' && s[1])
+			s++;
+		else if (*s) {
+			a->bad = true;
+			return;
+		}
+	}
+	if (nsegs == 0) {
+		/* Only the root itself ("\\") is a valid name without segments. */
+		if (p == name)
+			a->bad = true;
+		else
+			glue_aml_byte(a, 0x00); /* NullName */
+		return;
+	}
+	if (nsegs == 2) {
+		glue_aml_byte(a, AML_DUAL_NAME_PREFIX);
+	} else if (nsegs > 2) {
+		if (nsegs > 255) {
+			a->bad = true;
+			return;
+		}
+		glue_aml_byte(a, AML_MULTI_NAME_PREFIX);
+		glue_aml_byte(a, (uint8_t)nsegs);
+	}
+	for (size_t i = 0; i < nsegs; i++)
+		glue_aml_bytes(a, p + 5 * i, 4);
+}
+
+static void put_le(struct glue_aml *a, uint64_t v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		glue_aml_byte(a, (uint8_t)(v >> (8 * i)));
+}
+
+void glue_aml_integer(struct glue_aml *a, uint64_t v)
+{
+	if (v == 0) {
+		glue_aml_byte(a, AML_ZERO_OP);
+	} else if (v == 1) {
+		glue_aml_byte(a, AML_ONE_OP);
+	} else if (v <= UINT8_MAX) {
+		glue_aml_byte(a, AML_BYTE_PREFIX);
+		put_le(a, v, 1);
+	} else if (v <= UINT16_MAX) {
+		glue_aml_byte(a, AML_WORD_PREFIX);
+		put_le(a, v, 2);
+	} else if (v <= UINT32_MAX) {
+		glue_aml_byte(a, AML_DWORD_PREFIX);
+		put_le(a, v, 4);
+	} else {
+		glue_aml_byte(a, AML_QWORD_PREFIX);
+		put_le(a, v, 8);
+	}
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+bool glue_aml_eisaid_value(const char *id, uint32_t *out)
+{
+	uint32_t vendor = 0, product = 0;
+
+	if (strlen(id) != 7)
+		return false;
+	/* Three letters, 5 bits each ('A' = 1), then four hex digits. */
+	for (int i = 0; i < 3; i++) {
+		if (id[i] < 'A' || id[i] > 'Z')
+			return false;
+		vendor = vendor << 5 | (uint32_t)(id[i] - 'A' + 1);
+	}
+	for (int i = 3; i < 7; i++) {
+		int d = hex_digit(id[i]);
+
+		if (d < 0)
+			return false;
+		product = product << 4 | (uint32_t)d;
+	}
+	/* Stored big-endian (vendor, then product) in a little-endian DWord. */
+	*out = (vendor >> 8) | (vendor & 0xFF) << 8 | (product >> 8) << 16 | (product & 0xFF) << 24;
+	return true;
+}
+
+void glue_aml_eisaid(struct glue_aml *a, const char *id)
+{
+	uint32_t v;
+
+	if (!glue_aml_eisaid_value(id, &v)) {
+		a->bad = true;
+		return;
+	}
+	/* Always the DWord form, even for small values, as ASL's EisaId(). */
+	glue_aml_byte(a, AML_DWORD_PREFIX);
+	put_le(a, v, 4);
+}
+
+void glue_aml_name(struct glue_aml *a, const char *name)
+{
+	glue_aml_byte(a, AML_NAME_OP);
+	glue_aml_namestring(a, name);
+}
+
+size_t glue_aml_scope_begin(struct glue_aml *a, const char *name)
+{
+	size_t mark;
+
+	glue_aml_byte(a, AML_SCOPE_OP);
+	mark = glue_aml_pkg_begin(a);
+	glue_aml_namestring(a, name);
+	return mark;
+}
+
+size_t glue_aml_device_begin(struct glue_aml *a, const char *name)
+{
+	size_t mark;
+
+	glue_aml_byte(a, AML_EXT_OP_PREFIX);
+	glue_aml_byte(a, AML_DEVICE_OP);
+	mark = glue_aml_pkg_begin(a);
+	glue_aml_namestring(a, name);
+	return mark;
+}
+
+void glue_aml_buffer(struct glue_aml *a, const void *p, size_t n)
+{
+	size_t mark;
+
+	glue_aml_byte(a, AML_BUFFER_OP);
+	mark = glue_aml_pkg_begin(a);
+	glue_aml_integer(a, n);
+	glue_aml_bytes(a, p, n);
+	glue_aml_pkg_end(a, mark);
+}
+
+void glue_aml_res_io(struct glue_aml *r, uint16_t min, uint16_t max, uint8_t align, uint8_t len)
+{
+	glue_aml_byte(r, RES_IO);
+	glue_aml_byte(r, RES_IO_DECODE16);
+	put_le(r, min, 2);
+	put_le(r, max, 2);
+	glue_aml_byte(r, align);
+	glue_aml_byte(r, len);
+}
+
+void glue_aml_res_irq(struct glue_aml *r, unsigned int irq)
+{
+	uint16_t mask;
+
+	if (irq > 15) {
+		r->bad = true;
+		return;
+	}
+	mask = (uint16_t)(1U << irq);
+	glue_aml_byte(r, RES_IRQ_NOFLAGS);
+	glue_aml_byte(r, (uint8_t)mask);
+	glue_aml_byte(r, (uint8_t)(mask >> 8));
+}
+
+void glue_aml_res_end(struct glue_aml *r)
+{
+	uint8_t sum = RES_END_TAG;
+
+	if (r->bad)
+		return;
+	for (size_t i = 0; i < r->len; i++)
+		sum = (uint8_t)(sum + r->buf[i]);
+	glue_aml_byte(r, RES_END_TAG);
+	glue_aml_byte(r, (uint8_t)(0x100 - sum));
+}
