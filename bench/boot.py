@@ -64,16 +64,16 @@ def cmdline(sc):
 
 def glue_cmd(glue, guest, sc):
     return [glue, 'run', '-k', guest, '--no-default-params', '-p', cmdline(sc),
-        '-m', str(sc['mem']), '-c', str(sc['cpus']), '--cpu', 'host',
-        '--console', 'stdio', '--debug-exit']
+            '-m', str(sc['mem']), '-c', str(sc['cpus']), '--cpu', 'host',
+            '--console', 'stdio', '--debug-exit']
 
 
 def qemu_cmd(qemu, guest, sc):
     return [qemu, '-M', 'microvm,x-option-roms=off,rtc=on', '-enable-kvm',
-        '-cpu', 'host', '-m', str(sc['mem']), '-smp', str(sc['cpus']),
-        '-nodefaults', '-no-user-config', '-nographic', '-serial', 'stdio',
-        '-no-reboot', '-device', 'isa-debug-exit,iobase=0x501,iosize=2',
-        '-kernel', guest, '-append', cmdline(sc)]
+            '-cpu', 'host', '-m', str(sc['mem']), '-smp', str(sc['cpus']),
+            '-nodefaults', '-no-user-config', '-nographic', '-serial', 'stdio',
+            '-no-reboot', '-device', 'isa-debug-exit,iobase=0x501,iosize=2',
+            '-kernel', guest, '-append', cmdline(sc)]
 
 
 def run_once(cmd, timeout, rss_via=None):
@@ -93,7 +93,7 @@ def run_once(cmd, timeout, rss_via=None):
         cmd = [rss_via, '-q', '-f', '%M', '-o', rss_file, '--'] + cmd
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                 stderr=subprocess.STDOUT, start_new_session=True)
+                         stderr=subprocess.STDOUT, start_new_session=True)
     # A pidfd makes "the process exited" a readable fd.
     pidfd = os.pidfd_open(p.pid)
     out = bytearray()
@@ -185,7 +185,7 @@ def pct(xs, q):
 
 def summarize(vals):
     return {'median': statistics.median(vals), 'p10': pct(vals, 10), 'p90': pct(vals, 90),
-        'min': min(vals), 'max': max(vals), 'n': len(vals)}
+            'min': min(vals), 'max': max(vals), 'n': len(vals)}
 
 
 METRICS = [
@@ -252,15 +252,22 @@ def table(res):
     """Markdown table of one scenario's results."""
     st = res['stats']
     lines = ['| metric | glue median | QEMU median | glue/QEMU | glue p10–p90 | QEMU p10–p90 |',
-         '|---|---:|---:|---:|---:|---:|']
+             '|---|---:|---:|---:|---:|---:|']
+    def cell(s, scale, unit):
+        return '%s %s' % (fmt(s['median'] * scale, unit), unit) if s else 'n/a'
+
+    def spread(s, scale, unit):
+        if not s:
+            return 'n/a'
+        return '%s–%s %s' % (fmt(s['p10'] * scale, unit), fmt(s['p90'] * scale, unit), unit)
+
     for key, label, unit, scale in METRICS:
         g = st.get('glue', {}).get(key)
         q = st.get('qemu', {}).get(key)
-        cell = lambda s: '%s %s' % (fmt(s['median'] * scale, unit), unit) if s else 'n/a'
-        rng = lambda s: '%s–%s %s' % (fmt(s['p10'] * scale, unit), fmt(s['p90'] * scale, unit),
-                          unit) if s else 'n/a'
         ratio = '%.2f' % (g['median'] / q['median']) if g and q and q['median'] else 'n/a'
-        lines.append('| %s | %s | %s | %s | %s | %s |' % (label, cell(g), cell(q), ratio, rng(g), rng(q)))
+        lines.append('| %s | %s | %s | %s | %s | %s |' % (
+            label, cell(g, scale, unit), cell(q, scale, unit), ratio,
+            spread(g, scale, unit), spread(q, scale, unit)))
     lines.append('| good runs (timed + RSS) | %d + %d | %d + %d | | | |' % (
         len(res['samples']['glue']), len(res['rss_samples']['glue']),
         len(res['samples']['qemu']), len(res['rss_samples']['qemu'])))
@@ -349,8 +356,8 @@ def generated_section(results, host, info, runs, load):
          'status are counted.' % (now, runs, runs), '',
          '- Host: %s, %d CPUs, %s RAM; %s' % (host['cpu'], host['ncpu'], host['mem'], host['kernel']),
          '- KVM: %s' % host['kvm'],
-         '- glue: %s, meson buildtype `%s`, b_sanitize `%s`' % (info['glue_version'],
-        host['buildtype'], host['sanitize']),
+         '- glue: %s, meson buildtype `%s`, b_sanitize `%s`' % (
+             info['glue_version'], host['buildtype'], host['sanitize']),
          '- QEMU: %s' % info['qemu_version'],
          '- Load average (1 min) before / after: %s / %s' % load,
          '- Harness floor: spawning `/bin/true` the same way takes %.2f ms wall, %.2f ms CPU '
@@ -367,8 +374,8 @@ def generated_section(results, host, info, runs, load):
         L += ['']
         for vmm in ('glue', 'qemu'):
             if res['failures'][vmm]:
-                L += ['%d failed %s runs (not counted): %s' % (len(res['failures'][vmm]), vmm,
-                    '; '.join(res['failures'][vmm][:5])), '']
+                L += ['%d failed %s runs (not counted): %s' % (
+                    len(res['failures'][vmm]), vmm, '; '.join(res['failures'][vmm][:5])), '']
         L += [summary_sentence(res), '']
         L += ['```sh', shlex.join(res['cmds_doc']['glue']), shlex.join(res['cmds_doc']['qemu']),
               '```', '']
@@ -416,8 +423,8 @@ def harness_floor(samples, gnu_time, timeout):
     """What the measuring itself costs: medians of `true` spawned like a VMM;
     RSS as the chosen RSS method reads it."""
     floor = {'wall': statistics.median(r['wall'] for r in samples),
-         'cpu': statistics.median(r['cpu'] for r in samples),
-         'rss': statistics.median(r['rss'] for r in samples)}
+             'cpu': statistics.median(r['cpu'] for r in samples),
+             'rss': statistics.median(r['rss'] for r in samples)}
     if gnu_time:
         true = shutil.which('true') or '/bin/true'
         rss = [run_once([true], timeout, gnu_time)['rss'] for _ in range(3)]
@@ -427,11 +434,11 @@ def harness_floor(samples, gnu_time, timeout):
 
 def print_table(res):
     rows = [[c.strip() for c in line.strip('|').split('|')] for line in table(res)
-        if not line.startswith('|---')]
+            if not line.startswith('|---')]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print('  ' + '  '.join(c.ljust(w) if i == 0 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip())
 
 
 def main(argv):
@@ -520,17 +527,19 @@ def main(argv):
     info['harness'] = harness_floor(floor_samples, gnu_time, args.timeout)
     floor_mib = info['harness']['rss'] / 1024.0
     if gnu_time:
-        info['rss_method'] = ('Peak RSS: separate runs (alternating as well) under GNU time `-f %%M`, '
-                      'whose own fork leaves a floor of %.1f MiB (`/bin/true` reads so); wall and '
-                      'CPU come from runs spawned directly by Python (`wait4`).' % floor_mib)
+        info['rss_method'] = (
+            'Peak RSS: separate runs (alternating as well) under GNU time `-f %%M`, whose own '
+            'fork leaves a floor of %.1f MiB (`/bin/true` reads so); wall and CPU come from runs '
+            'spawned directly by Python (`wait4`).' % floor_mib)
     else:
-        info['rss_method'] = ('Peak RSS: `ru_maxrss` from `wait4` of the timed runs. The kernel carries '
-                      'the spawning Python\'s peak RSS over fork and exec, so %.1f MiB is a floor: '
-                      'a VMM shown at about that size is smaller.' % floor_mib)
+        info['rss_method'] = (
+            'Peak RSS: `ru_maxrss` from `wait4` of the timed runs. The kernel carries the '
+            'spawning Python\'s peak RSS over fork and exec, so %.1f MiB is a floor: a VMM '
+            'shown at about that size is smaller.' % floor_mib)
     h = info['harness']
     print('glue: %s; QEMU: %s' % (info['glue_version'], info['qemu_version']))
-    print('host: %s, %s CPUs; %s; KVM %s; load %s -> %s' % (host['cpu'], host['ncpu'], host['kernel'],
-        host['kvm'].split(' (')[0], load[0], load[1]))
+    print('host: %s, %s CPUs; %s; KVM %s; load %s -> %s' % (
+        host['cpu'], host['ncpu'], host['kernel'], host['kvm'].split(' (')[0], load[0], load[1]))
     print('harness floor (/bin/true): %.2f ms wall, %.2f ms CPU, %.1f MiB RSS%s' % (
         h['wall'] * 1000, h['cpu'] * 1000, floor_mib, '' if gnu_time else ' (wait4 RSS floor!)'))
     for res in results:
@@ -556,7 +565,7 @@ def main(argv):
             dump.append(d)
         with open(args.json, 'w') as f:
             json.dump({'host': host, 'info': info, 'runs': args.runs, 'load': load,
-                   'results': dump}, f, indent=1)
+                       'results': dump}, f, indent=1)
 
     measured = [r for r in results if not r['broken']]
     if not args.no_write and measured:
@@ -570,7 +579,9 @@ def main(argv):
 if __name__ == '__main__':
     try:
         sys.exit(main(sys.argv[1:]))
-    except Misuse as e:
+    except (Misuse, OSError) as e:
+        # OSError: a VMM that cannot be executed, a --doc/--json that cannot
+        # be written.
         print('boot.py: %s' % e, file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@
 #include <glue/mptable.h>
 #include "acpi/aml.h"
 #include "core/err.h"
+#include "core/table.h"
 #include "core/util.h"
 
 #define OEM_ID "GLUE  "		/* 6 bytes */
@@ -92,39 +93,6 @@ struct layout {
 	size_t dsdt_len, madt_len, total;
 };
 
-static void put8(uint8_t *p, size_t off, uint8_t v)
-{
-	p[off] = v;
-}
-
-static void put16(uint8_t *p, size_t off, uint16_t v)
-{
-	p[off] = (uint8_t)v;
-	p[off + 1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, size_t off, uint32_t v)
-{
-	put16(p, off, (uint16_t)v);
-	put16(p, off + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *p, size_t off, uint64_t v)
-{
-	put32(p, off, (uint32_t)v);
-	put32(p, off + 4, (uint32_t)(v >> 32));
-}
-
-/* The byte that makes p[0..len) sum to zero, given the rest. */
-static uint8_t checksum(const uint8_t *p, size_t len)
-{
-	uint8_t sum = 0;
-
-	for (size_t i = 0; i < len; i++)
-		sum = (uint8_t)(sum + p[i]);
-	return (uint8_t)(0x100 - sum);
-}
-
 void glue_acpi_config_init(struct glue_acpi_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -161,20 +129,20 @@ static int get_config(const struct glue_acpi_config *in, struct glue_acpi_config
 static void sdt_header(uint8_t *t, const char *sig, size_t len, uint8_t revision)
 {
 	memcpy(t, sig, 4);
-	put32(t, 4, (uint32_t)len);
-	put8(t, 8, revision);
+	glue_put32(t, 4, (uint32_t)len);
+	glue_put8(t, 8, revision);
 	/* 9: checksum, filled in by sdt_finish() */
 	memcpy(t + 10, OEM_ID, 6);
 	memcpy(t + 16, OEM_TABLE_ID, 8);
-	put32(t, 24, OEM_REVISION);
+	glue_put32(t, 24, OEM_REVISION);
 	memcpy(t + 28, CREATOR_ID, 4);
-	put32(t, 32, CREATOR_REVISION);
+	glue_put32(t, 32, CREATOR_REVISION);
 }
 
 static void sdt_finish(uint8_t *t, size_t len)
 {
 	t[9] = 0;
-	t[9] = checksum(t, len);
+	t[9] = glue_table_checksum(t, len);
 }
 
 /* One legacy device: Device (name) { _HID, [_UID,] _CRS }. */
@@ -281,12 +249,12 @@ static void write_rsdp(uint8_t *p, uint64_t xsdt_gpa)
 {
 	memcpy(p, "RSD PTR ", 8);
 	memcpy(p + 9, OEM_ID, 6);
-	put8(p, 15, RSDP_REVISION);
-	put32(p, 16, 0); /* no RSDT: ACPI 2.0+ guests use the XSDT */
-	put32(p, 20, RSDP_SIZE);
-	put64(p, 24, xsdt_gpa);
-	put8(p, 8, checksum(p, RSDP_V1_SIZE));
-	put8(p, 32, checksum(p, RSDP_SIZE));
+	glue_put8(p, 15, RSDP_REVISION);
+	glue_put32(p, 16, 0); /* no RSDT: ACPI 2.0+ guests use the XSDT */
+	glue_put32(p, 20, RSDP_SIZE);
+	glue_put64(p, 24, xsdt_gpa);
+	glue_put8(p, 8, glue_table_checksum(p, RSDP_V1_SIZE));
+	glue_put8(p, 32, glue_table_checksum(p, RSDP_SIZE));
 }
 
 static void write_xsdt(uint8_t *t, uint64_t fadt_gpa, uint64_t madt_gpa)
@@ -294,8 +262,8 @@ static void write_xsdt(uint8_t *t, uint64_t fadt_gpa, uint64_t madt_gpa)
 	size_t len = SDT_HEADER_SIZE + XSDT_ENTRIES * 8;
 
 	sdt_header(t, "XSDT", len, XSDT_REVISION);
-	put64(t, SDT_HEADER_SIZE, fadt_gpa);
-	put64(t, SDT_HEADER_SIZE + 8, madt_gpa);
+	glue_put64(t, SDT_HEADER_SIZE, fadt_gpa);
+	glue_put64(t, SDT_HEADER_SIZE + 8, madt_gpa);
 	sdt_finish(t, len);
 }
 
@@ -306,24 +274,24 @@ static void write_fadt(uint8_t *t, const struct glue_acpi_config *cfg, uint64_t 
 	sdt_header(t, "FACP", FADT_SIZE, FADT_REVISION);
 	/* No FACS (optional when hardware-reduced), no SCI, no PM blocks. */
 	if (dsdt_gpa <= UINT32_MAX)
-		put32(t, FADT_DSDT, (uint32_t)dsdt_gpa);
+		glue_put32(t, FADT_DSDT, (uint32_t)dsdt_gpa);
 	if (cfg->serial || cfg->i8042 || cfg->rtc)
 		boot_arch |= IAPC_LEGACY_DEVICES;
 	/* Without this bit Linux treats the i8042 as absent. */
 	if (cfg->i8042)
 		boot_arch |= IAPC_8042;
 	if (cfg->rtc)
-		put8(t, FADT_CENTURY, RTC_CENTURY_REG);
+		glue_put8(t, FADT_CENTURY, RTC_CENTURY_REG);
 	else
 		boot_arch |= IAPC_CMOS_RTC_NOT_PRESENT;
-	put16(t, FADT_IAPC_BOOT_ARCH, boot_arch);
-	put32(t, FADT_FLAGS,
+	glue_put16(t, FADT_IAPC_BOOT_ARCH, boot_arch);
+	glue_put32(t, FADT_FLAGS,
 	      FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |
 		      FADT_F_HW_REDUCED_ACPI);
 	/* 116..128: no reset register (Linux falls back to the i8042). */
 	/* 129: ARM boot architecture flags, 0 on x86. */
-	put8(t, FADT_MINOR_VERSION, FADT_MINOR);
-	put64(t, FADT_X_DSDT, dsdt_gpa);
+	glue_put8(t, FADT_MINOR_VERSION, FADT_MINOR);
+	glue_put64(t, FADT_X_DSDT, dsdt_gpa);
 	memcpy(t + FADT_HYPERVISOR_VENDOR, HYPERVISOR_VENDOR, 8);
 	sdt_finish(t, FADT_SIZE);
 }
@@ -340,28 +308,28 @@ static void write_madt(uint8_t *t, const struct glue_acpi_config *cfg, size_t le
 	size_t off = MADT_HEADER_SIZE;
 
 	sdt_header(t, "APIC", len, MADT_REVISION);
-	put32(t, SDT_HEADER_SIZE, (uint32_t)cfg->lapic_addr);
+	glue_put32(t, SDT_HEADER_SIZE, (uint32_t)cfg->lapic_addr);
 	/* KVM's irqchip has a (legacy) 8259 pair besides the I/O APIC. */
-	put32(t, SDT_HEADER_SIZE + 4, MADT_PCAT_COMPAT);
+	glue_put32(t, SDT_HEADER_SIZE + 4, MADT_PCAT_COMPAT);
 	for (uint32_t i = 0; i < cfg->ncpus; i++, off += MADT_LAPIC_SIZE) {
-		put8(t, off, MADT_LAPIC);
-		put8(t, off + 1, MADT_LAPIC_SIZE);
-		put8(t, off + 2, (uint8_t)i); /* ACPI processor UID */
-		put8(t, off + 3, (uint8_t)i); /* APIC ID = vCPU index */
-		put32(t, off + 4, MADT_LAPIC_ENABLED);
+		glue_put8(t, off, MADT_LAPIC);
+		glue_put8(t, off + 1, MADT_LAPIC_SIZE);
+		glue_put8(t, off + 2, (uint8_t)i); /* ACPI processor UID */
+		glue_put8(t, off + 3, (uint8_t)i); /* APIC ID = vCPU index */
+		glue_put32(t, off + 4, MADT_LAPIC_ENABLED);
 	}
 	/* Same I/O APIC ID as the MP table. */
-	put8(t, off, MADT_IOAPIC);
-	put8(t, off + 1, MADT_IOAPIC_SIZE);
-	put8(t, off + 2, (uint8_t)cfg->ncpus);
-	put32(t, off + 4, (uint32_t)cfg->ioapic_addr);
-	put32(t, off + 8, 0); /* GSI base */
+	glue_put8(t, off, MADT_IOAPIC);
+	glue_put8(t, off + 1, MADT_IOAPIC_SIZE);
+	glue_put8(t, off + 2, (uint8_t)cfg->ncpus);
+	glue_put32(t, off + 4, (uint32_t)cfg->ioapic_addr);
+	glue_put32(t, off + 8, 0); /* GSI base */
 	off += MADT_IOAPIC_SIZE;
-	put8(t, off, MADT_LAPIC_NMI);
-	put8(t, off + 1, MADT_LAPIC_NMI_SIZE);
-	put8(t, off + 2, MADT_ALL_PROCESSORS);
-	put16(t, off + 3, 0); /* polarity, trigger: conform to the bus */
-	put8(t, off + 5, 1);  /* LINT1 */
+	glue_put8(t, off, MADT_LAPIC_NMI);
+	glue_put8(t, off + 1, MADT_LAPIC_NMI_SIZE);
+	glue_put8(t, off + 2, MADT_ALL_PROCESSORS);
+	glue_put16(t, off + 3, 0); /* polarity, trigger: conform to the bus */
+	glue_put8(t, off + 5, 1);  /* LINT1 */
 	sdt_finish(t, len);
 }
 

@@ -11,6 +11,7 @@
 #include <glue/memory.h>
 #include <glue/mptable.h>
 #include "core/err.h"
+#include "core/table.h"
 #include "core/util.h"
 #include "x86/x86_internal.h"
 
@@ -49,33 +50,6 @@ enum {
 /* Entries besides the processors: bus, I/O APIC, 15 ISA IRQs + ExtINT, 2 LINTs. */
 #define MP_OTHER_ENTRIES (1 + 1 + ISA_IRQS + 2)
 
-static void put8(uint8_t *p, size_t off, uint8_t v)
-{
-	p[off] = v;
-}
-
-static void put16(uint8_t *p, size_t off, uint16_t v)
-{
-	p[off] = (uint8_t)v;
-	p[off + 1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, size_t off, uint32_t v)
-{
-	put16(p, off, (uint16_t)v);
-	put16(p, off + 2, (uint16_t)(v >> 16));
-}
-
-/* The byte that makes p[0..len) sum to zero. */
-static uint8_t checksum(const uint8_t *p, size_t len)
-{
-	uint8_t sum = 0;
-
-	for (size_t i = 0; i < len; i++)
-		sum = (uint8_t)(sum + p[i]);
-	return (uint8_t)(0x100 - sum);
-}
-
 size_t glue_mptable_size(uint32_t ncpus)
 {
 	return MPF_SIZE + MPC_HEADER_SIZE + (size_t)ncpus * MP_PROC_SIZE +
@@ -96,25 +70,25 @@ static uint64_t room_at(const struct glue_mem *mem, uint64_t gpa)
 static size_t put_intsrc(uint8_t *p, size_t off, uint8_t type, uint8_t irq, uint8_t ioapic,
 			 uint8_t pin)
 {
-	put8(p, off, MP_INTSRC);
-	put8(p, off + 1, type);
-	put16(p, off + 2, 0); /* polarity/trigger: conform to the (ISA) bus */
-	put8(p, off + 4, 0);  /* source bus: ISA */
-	put8(p, off + 5, irq);
-	put8(p, off + 6, ioapic);
-	put8(p, off + 7, pin);
+	glue_put8(p, off, MP_INTSRC);
+	glue_put8(p, off + 1, type);
+	glue_put16(p, off + 2, 0); /* polarity/trigger: conform to the (ISA) bus */
+	glue_put8(p, off + 4, 0);  /* source bus: ISA */
+	glue_put8(p, off + 5, irq);
+	glue_put8(p, off + 6, ioapic);
+	glue_put8(p, off + 7, pin);
 	return off + MP_ENTRY_SIZE;
 }
 
 static size_t put_lintsrc(uint8_t *p, size_t off, uint8_t type, uint8_t lint)
 {
-	put8(p, off, MP_LINTSRC);
-	put8(p, off + 1, type);
-	put16(p, off + 2, 0);
-	put8(p, off + 4, 0);
-	put8(p, off + 5, 0);
-	put8(p, off + 6, ALL_LAPICS);
-	put8(p, off + 7, lint);
+	glue_put8(p, off, MP_LINTSRC);
+	glue_put8(p, off + 1, type);
+	glue_put16(p, off + 2, 0);
+	glue_put8(p, off + 4, 0);
+	glue_put8(p, off + 5, 0);
+	glue_put8(p, off + 6, ALL_LAPICS);
+	glue_put8(p, off + 7, lint);
 	return off + MP_ENTRY_SIZE;
 }
 
@@ -158,22 +132,22 @@ int glue_mptable_write(struct glue_mem *mem, uint64_t addr, uint32_t ncpus,
 	/* Configuration table entries, after the floating pointer and header. */
 	off = MPF_SIZE + MPC_HEADER_SIZE;
 	for (uint32_t i = 0; i < ncpus; i++, off += MP_PROC_SIZE) {
-		put8(p, off, MP_PROCESSOR);
-		put8(p, off + 1, (uint8_t)i);
-		put8(p, off + 2, LAPIC_VERSION);
-		put8(p, off + 3, CPU_ENABLED | (i == 0 ? CPU_BSP : 0));
-		put32(p, off + 4, signature);
-		put32(p, off + 8, feature_flags);
+		glue_put8(p, off, MP_PROCESSOR);
+		glue_put8(p, off + 1, (uint8_t)i);
+		glue_put8(p, off + 2, LAPIC_VERSION);
+		glue_put8(p, off + 3, CPU_ENABLED | (i == 0 ? CPU_BSP : 0));
+		glue_put32(p, off + 4, signature);
+		glue_put32(p, off + 8, feature_flags);
 	}
-	put8(p, off, MP_BUS);
-	put8(p, off + 1, 0);
+	glue_put8(p, off, MP_BUS);
+	glue_put8(p, off + 1, 0);
 	memcpy(p + off + 2, "ISA   ", 6);
 	off += MP_ENTRY_SIZE;
-	put8(p, off, MP_IOAPIC);
-	put8(p, off + 1, ioapic_id);
-	put8(p, off + 2, IOAPIC_VERSION);
-	put8(p, off + 3, IOAPIC_ENABLED);
-	put32(p, off + 4, GLUE_X86_IOAPIC_ADDR);
+	glue_put8(p, off, MP_IOAPIC);
+	glue_put8(p, off + 1, ioapic_id);
+	glue_put8(p, off + 2, IOAPIC_VERSION);
+	glue_put8(p, off + 3, IOAPIC_ENABLED);
+	glue_put32(p, off + 4, GLUE_X86_IOAPIC_ADDR);
 	off += MP_ENTRY_SIZE;
 	/* KVM's default GSI routing sends ISA IRQ n to IOAPIC pin n, the PIT's
 	 * IRQ 0 included (no PC-style IRQ0 -> pin 2 override), so describe
@@ -190,20 +164,20 @@ int glue_mptable_write(struct glue_mem *mem, uint64_t addr, uint32_t ncpus,
 
 	/* Configuration table header. */
 	memcpy(p + MPF_SIZE, "PCMP", 4);
-	put16(p, MPF_SIZE + 4, (uint16_t)mpc_len);
-	put8(p, MPF_SIZE + 6, MP_SPEC_REV);
+	glue_put16(p, MPF_SIZE + 4, (uint16_t)mpc_len);
+	glue_put8(p, MPF_SIZE + 6, MP_SPEC_REV);
 	memcpy(p + MPF_SIZE + 8, "GLUE    ", 8);
 	memcpy(p + MPF_SIZE + 16, "GLUE VMM    ", 12);
-	put16(p, MPF_SIZE + 34, (uint16_t)(ncpus + MP_OTHER_ENTRIES));
-	put32(p, MPF_SIZE + 36, GLUE_X86_LAPIC_ADDR);
-	put8(p, MPF_SIZE + 7, checksum(p + MPF_SIZE, mpc_len));
+	glue_put16(p, MPF_SIZE + 34, (uint16_t)(ncpus + MP_OTHER_ENTRIES));
+	glue_put32(p, MPF_SIZE + 36, GLUE_X86_LAPIC_ADDR);
+	glue_put8(p, MPF_SIZE + 7, glue_table_checksum(p + MPF_SIZE, mpc_len));
 
 	/* Floating pointer: points at the table right behind it. */
 	memcpy(p, "_MP_", 4);
-	put32(p, 4, (uint32_t)(addr + MPF_SIZE));
-	put8(p, 8, 1); /* length in 16-byte units */
-	put8(p, 9, MP_SPEC_REV);
-	put8(p, 10, checksum(p, MPF_SIZE));
+	glue_put32(p, 4, (uint32_t)(addr + MPF_SIZE));
+	glue_put8(p, 8, 1); /* length in 16-byte units */
+	glue_put8(p, 9, MP_SPEC_REV);
+	glue_put8(p, 10, glue_table_checksum(p, MPF_SIZE));
 
 	r = glue_mem_write(mem, addr, p, size);
 	free(p);

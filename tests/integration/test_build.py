@@ -61,7 +61,7 @@ def configured(tmp_path_factory):
         if key not in made:
             meson, ninja = _tool("meson"), _tool("ninja")
             d = tmp_path_factory.mktemp("build")
-            _run([meson, "setup", "--buildtype=debug", *options, d, glueutil.SOURCE_DIR], 300,
+            _run([meson, "setup", *options, d, glueutil.SOURCE_DIR], 300,
                  "meson setup " + " ".join(options))
             _run([ninja, "-C", d, "-j2"], 900, "build with " + " ".join(options))
             made[key] = d
@@ -129,3 +129,10 @@ def test_no_devices(configured, guest, tmp_path):
     glueutil.check_stderr_clean(err.decode(), "glue run")
     assert p.returncode == 0, err
     assert out == b"", "no serial device, yet the guest's output arrived"
+
+
+@pytest.mark.slow
+def test_debug_buildtype(configured):
+    """-O0 (meson's debug buildtype) builds too: warnings differ from -O2."""
+    d = configured("--buildtype=debug")
+    _unit_tests(d)
