@@ -234,10 +234,19 @@ int cmd_run(int argc, char **argv)
 					 "--disk is not available yet (virtio-blk has not landed)");
 		case OPT_CPU:
 			if (strcmp(optarg, "help") == 0) {
+				size_t col = 0;
+
 				printf("CPU models: host (default)\nfeatures (+name adds, -name removes):\n");
-				for (size_t i = 0; glue_cpu_feature_name(i); i++)
-					printf("%s%s", glue_cpu_feature_name(i),
-					       glue_cpu_feature_name(i + 1) ? " " : "\n");
+				for (size_t i = 0; glue_cpu_feature_name(i); i++) {
+					const char *f = glue_cpu_feature_name(i);
+
+					if (col && col + 1 + strlen(f) > 78) {
+						putchar('\n');
+						col = 0;
+					}
+					col += (size_t)printf("%s%s", col ? " " : "  ", f);
+				}
+				putchar('\n');
 				return 0;
 			}
 			cfg.cpu = optarg;

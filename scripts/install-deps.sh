@@ -9,7 +9,7 @@ packages=(
 	zlib1g-dev liblzma-dev liblz4-dev libzstd-dev libbz2-dev
 	python3 python3-pytest
 	# test guest images (bzImage payloads in every format), initramfs, peers
-	gzip bzip2 xz-utils lz4 zstd cpio busybox-static
+	gzip bzip2 xz-utils lz4 zstd cpio busybox-static time
 	qemu-system-x86
 )
 

@@ -96,7 +96,7 @@ GLUE_API int glue_cpu_feature_get(const struct kvm_cpuid2 *cpuid, const char *na
  * (everything KVM supports; also the default when the string starts with a
  * feature or is empty/NULL). Unknown models and feature names fail with
  * -EINVAL and a message naming close matches, e.g.
- *   "unknown CPU feature 'avx512': did you mean 'avx512f', 'avx512cd'? (see --cpu help)".
+ *   "unknown CPU feature 'avx512': did you mean 'avx512f', 'avx512cd'? (--cpu help lists them)".
  */
 struct glue_cpu_model;
 GLUE_API int glue_cpu_model_parse(struct glue_cpu_model **out, const char *spec);

@@ -129,12 +129,15 @@ struct glue_vcpu_exit_info {
 GLUE_API int glue_vcpu_run(struct glue_vcpu *vcpu, const struct glue_mem *mem,
 			   struct glue_vcpu_exit_info *info);
 
+/* Record the calling thread as the one that runs this vCPU, so that
+ * glue_vcpu_kick() can signal it. */
+GLUE_API void glue_vcpu_bind_thread(struct glue_vcpu *vcpu);
 /*
  * Make the vCPU leave (or not enter) KVM_RUN soon: sets immediate_exit and
  * signals its thread with sig (0: no signal). Safe from any thread once the
- * vCPU has a thread bound with glue_vcpu_bind_thread().
+ * vCPU has a thread bound with glue_vcpu_bind_thread(). sig needs a handler
+ * (any, even an empty one): a default action would end the process.
  */
-GLUE_API void glue_vcpu_bind_thread(struct glue_vcpu *vcpu);
 GLUE_API void glue_vcpu_kick(struct glue_vcpu *vcpu, int sig);
 /* Clear immediate_exit before running again. */
 GLUE_API void glue_vcpu_clear_kick(struct glue_vcpu *vcpu);

@@ -73,7 +73,9 @@ struct glue_machine_config {
 GLUE_API void glue_machine_config_init(struct glue_machine_config *cfg);
 
 GLUE_API int glue_machine_new(struct glue_machine **out, const struct glue_machine_config *cfg);
-/* Stops the machine if it is running, then frees it. */
+/* Free the machine. Call it after glue_machine_run() has returned (or when
+ * it was never called), never while run() is in progress in another
+ * thread: stop the machine and let run() return first. */
 GLUE_API void glue_machine_free(struct glue_machine *m);
 
 /* The machine's event loop: add fds to it (a control socket, say) before or
@@ -92,8 +94,11 @@ GLUE_API int glue_machine_pause(struct glue_machine *m);
 GLUE_API int glue_machine_resume(struct glue_machine *m);
 /*
  * End the VM. Without force, ask the guest to shut down (Ctrl-Alt-Del on the
- * i8042) and return; the VM ends when the guest resets. With force, stop the
- * vCPUs now. glue_machine_run() then returns GLUE_EXIT_OK.
+ * i8042; a paused VM is resumed first so it can hear it) and return; the VM
+ * ends when the guest resets. With force, stop the vCPUs now.
+ * glue_machine_run() then returns GLUE_EXIT_OK. A machine without an i8042,
+ * or one not running yet, is always stopped as with force. Returns 0, or
+ * -EAGAIN when the i8042's keyboard buffer is full (try again later).
  */
 GLUE_API int glue_machine_stop(struct glue_machine *m, bool force);
 

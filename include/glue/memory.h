@@ -58,7 +58,8 @@ GLUE_API int glue_mem_new_x86(struct glue_mem **out, uint64_t ram_bytes);
 GLUE_API void glue_mem_free(struct glue_mem *mem);
 
 /* Add a zero-filled region; fails with -EEXIST on overlap, -EINVAL on a size
- * or address that is not page aligned, -ENOMEM if the host cannot map it. */
+ * or address that is not page aligned, -ENOMEM when the backing memfd cannot
+ * grow, or mmap's negative errno when the host cannot map it. */
 GLUE_API int glue_mem_add(struct glue_mem *mem, uint64_t gpa, uint64_t size,
 			  enum glue_mem_type type);
 

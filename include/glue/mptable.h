@@ -7,8 +7,8 @@
  * configuration table ("PCMP", OEM "GLUE") with, in order: one processor
  * entry per vCPU (APIC ID = vCPU id, BSP = 0), the ISA bus, the I/O APIC
  * (ID = ncpus, at GLUE_X86_IOAPIC_ADDR), I/O interrupt entries for ISA IRQs
- * (IRQ 0 -> pin 2 as on a PC, IRQs 1, 3-15 identity, the 8259 as ExtINT on
- * pin 0), and LINT0 = ExtINT / LINT1 = NMI on every local APIC.
+ * (IRQs 0, 1, 3-15 on the pin of the same number, as KVM's default GSI
+ * routing wires them; the 8259 as ExtINT on pin 0), and LINT0 = ExtINT / LINT1 = NMI on every local APIC.
  *
  * Thread-safety: writes guest memory; do not race with other writers.
  */

@@ -27,10 +27,19 @@ def _tool(name):
     return path
 
 
+def _clean_env(extra=None):
+    """The environment without LD_LIBRARY_PATH: `meson test` points it at the
+    build under test, which would make another build's glue load that
+    build's libglue.so instead of its own."""
+    env = dict(extra if extra is not None else os.environ)
+    env.pop("LD_LIBRARY_PATH", None)
+    return env
+
+
 def _run(cmd, timeout, what):
     t0 = time.monotonic()
     r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
-                       stdin=subprocess.DEVNULL)
+                       stdin=subprocess.DEVNULL, env=_clean_env())
     if r.returncode != 0:
         out = r.stdout[-6000:] + r.stderr[-2000:]
         pytest.fail(f"{what} failed (status {r.returncode}): {' '.join(map(str, cmd))}\n{out}")
@@ -84,7 +93,7 @@ def test_no_decompressors(configured, guest, tmp_path):
     for fmt in ("GZIP", "XZ", "LZ4", "ZSTD", "BZIP2"):
         assert re.search(rf"GLUE_HAVE_{fmt}\s+0", cfg), f"GLUE_HAVE_{fmt} should be 0:\n{cfg}"
     _unit_tests(d)
-    env = glueutil.runtime_env(tmp_path)
+    env = _clean_env(glueutil.runtime_env(tmp_path))
     # Without a decompressor auto mode falls back to the bzImage's own entry...
     r = subprocess.run([d / "cli" / "glue", "-v", "run", "-k", guest("bzImage"), "--debug-exit",
                         "--no-default-params", "-p", "glue.test=boot"], capture_output=True,
@@ -116,7 +125,7 @@ def test_no_devices(configured, guest, tmp_path):
     # cleanly on SIGTERM.
     p = subprocess.Popen([d / "cli" / "glue", "run", "-k", guest("elf"), "-p", "glue.test=boot"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=glueutil.runtime_env(tmp_path), start_new_session=True)
+                         env=_clean_env(glueutil.runtime_env(tmp_path)), start_new_session=True)
     try:
         time.sleep(2)
         assert p.poll() is None, p.communicate()
