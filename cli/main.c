@@ -77,6 +77,7 @@ int main(int argc, char **argv)
 	};
 	int c;
 
+	argv[0] = "glue"; /* getopt's messages name the program as typed by users */
 	/* '+': stop at the subcommand; its options are its own. */
 	while ((c = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
 		switch (c) {

@@ -24,6 +24,18 @@ const char *glue_version(void)
 	return GLUE_VERSION_STRING;
 }
 
+/* Append ": text" to the message, truncating what does not fit. */
+static void append(const char *text)
+{
+	size_t n = strlen(last_error);
+
+	for (const char *t = ": "; *t && n + 1 < sizeof(last_error); t++)
+		last_error[n++] = *t;
+	for (; *text && n + 1 < sizeof(last_error); text++)
+		last_error[n++] = *text;
+	last_error[n] = '\0';
+}
+
 int glue_err(int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -37,14 +49,11 @@ int glue_err(int err, const char *fmt, ...)
 int glue_err_sys(int err, const char *fmt, ...)
 {
 	va_list ap;
-	size_t n;
 
 	va_start(ap, fmt);
 	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
-	n = strlen(last_error);
-	if (n < sizeof(last_error))
-		snprintf(last_error + n, sizeof(last_error) - n, ": %s", strerror(-err));
+	append(strerror(-err));
 	return err;
 }
 
@@ -52,14 +61,12 @@ int glue_err_wrap(int err, const char *fmt, ...)
 {
 	char prev[sizeof(last_error)];
 	va_list ap;
-	size_t n;
 
 	memcpy(prev, last_error, sizeof(prev));
 	va_start(ap, fmt);
 	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
-	n = strlen(last_error);
-	if (prev[0] && n < sizeof(last_error))
-		snprintf(last_error + n, sizeof(last_error) - n, ": %s", prev);
+	if (prev[0])
+		append(prev);
 	return err;
 }
