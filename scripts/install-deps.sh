@@ -8,6 +8,7 @@ packages=(
 	linux-libc-dev libcriterion-dev
 	zlib1g-dev liblzma-dev liblz4-dev libzstd-dev libbz2-dev
 	python3 python3-pytest
+	abigail-tools # ABI check (tests/abi)
 	# test guest images (bzImage payloads in every format), initramfs, peers
 	gzip bzip2 xz-utils lz4 zstd cpio busybox-static time
 	qemu-system-x86

@@ -25,6 +25,8 @@
 #ifndef GLUE_ACPI_H
 #define GLUE_ACPI_H
 
+#include <string.h>
+
 #include <glue/common.h>
 
 GLUE_BEGIN_DECLS
@@ -48,8 +50,23 @@ struct glue_acpi_config {
 	bool rtc;	      /* CMOS RTC at 0x70-0x71, IRQ 8; default true */
 };
 
-/* Fill cfg with the defaults above (size included). */
-GLUE_API void glue_acpi_config_init(struct glue_acpi_config *cfg);
+/*
+ * Fill cfg with the defaults above (size included).
+ * Inline on purpose: it runs with the caller's sizeof, so a program built
+ * against an older, smaller struct never has a newer library write past it;
+ * the library reads only cfg->size bytes.
+ */
+static inline void glue_acpi_config_init(struct glue_acpi_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
+	cfg->ncpus = 1;
+	cfg->ioapic_addr = 0xFEC00000ULL;
+	cfg->lapic_addr = 0xFEE00000ULL;
+	cfg->serial = true;
+	cfg->i8042 = true;
+	cfg->rtc = true;
+}
 
 /*
  * Bytes glue_acpi_write() writes for cfg (all tables, alignment padding

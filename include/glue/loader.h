@@ -29,6 +29,8 @@
 #ifndef GLUE_LOADER_H
 #define GLUE_LOADER_H
 
+#include <string.h>
+
 #include <glue/common.h>
 #include <glue/memory.h>
 
@@ -132,8 +134,18 @@ struct glue_boot_config {
 	uint64_t acpi_rsdp_gpa;	 /* ACPI RSDP the caller placed, passed to the kernel; 0 = none */
 };
 
-/* Defaults: AUTO mode, empty command line, no initrd, no RSDP. */
-GLUE_API void glue_boot_config_init(struct glue_boot_config *cfg);
+/*
+ * Defaults: AUTO mode, empty command line, no initrd, no RSDP.
+ * Inline on purpose: it runs with the caller's sizeof, so a program built
+ * against an older, smaller struct never has a newer library write past it;
+ * the library reads only cfg->size bytes.
+ */
+static inline void glue_boot_config_init(struct glue_boot_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
+	cfg->mode = GLUE_BOOT_AUTO;
+}
 
 /* What glue_loader_load() did; the caller sets up the boot vCPU from it. */
 struct glue_boot_info {

@@ -17,6 +17,7 @@
 #define GLUE_MACHINE_H
 
 #include <signal.h>
+#include <string.h>
 
 #include <glue/common.h>
 #include <glue/loader.h> /* enum glue_boot_mode */
@@ -69,8 +70,22 @@ struct glue_machine_config {
 	int log_fd;           /* where verbose output and crash reports go (-1: stderr) */
 };
 
-/* Fill cfg with defaults: 512 MiB, 1 CPU, console on no fd, AUTO boot. */
-GLUE_API void glue_machine_config_init(struct glue_machine_config *cfg);
+/*
+ * Defaults: 512 MiB, 1 CPU, console on no fd, AUTO boot. Inline on purpose: it runs with the caller's sizeof, so a
+ * program built against an older, smaller struct never has a newer
+ * library write past it; the library reads only cfg->size bytes.
+ */
+static inline void glue_machine_config_init(struct glue_machine_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
+	cfg->mem_bytes = 512ULL << 20;
+	cfg->cpus = 1;
+	cfg->boot = GLUE_BOOT_AUTO;
+	cfg->console_in = -1;
+	cfg->console_out = -1;
+	cfg->log_fd = -1;
+}
 
 GLUE_API int glue_machine_new(struct glue_machine **out, const struct glue_machine_config *cfg);
 /* Free the machine. Call it after glue_machine_run() has returned (or when

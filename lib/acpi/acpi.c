@@ -93,18 +93,6 @@ struct layout {
 	size_t dsdt_len, madt_len, total;
 };
 
-void glue_acpi_config_init(struct glue_acpi_config *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->size = sizeof(*cfg);
-	cfg->ncpus = 1;
-	cfg->ioapic_addr = 0xFEC00000ULL;
-	cfg->lapic_addr = 0xFEE00000ULL;
-	cfg->serial = true;
-	cfg->i8042 = true;
-	cfg->rtc = true;
-}
-
 /* Copy what this version knows from in (possibly an older, smaller or a
  * newer, larger struct) and validate it. */
 static int get_config(const struct glue_acpi_config *in, struct glue_acpi_config *out)

@@ -44,13 +44,6 @@ int glue_boot_mode_parse(const char *name, enum glue_boot_mode *out)
 			name ? name : "");
 }
 
-void glue_boot_config_init(struct glue_boot_config *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->size = sizeof(*cfg);
-	cfg->mode = GLUE_BOOT_AUTO;
-}
-
 bool glue_loader_ram_contains(const struct glue_mem *mem, uint64_t gpa, uint64_t len)
 {
 	size_t count = glue_mem_region_count(mem);

@@ -38,18 +38,6 @@
 #include "core/util.h"
 #include "vmm/machine_internal.h"
 
-void glue_machine_config_init(struct glue_machine_config *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->size = sizeof(*cfg);
-	cfg->mem_bytes = 512 * GLUE_MiB;
-	cfg->cpus = 1;
-	cfg->boot = GLUE_BOOT_AUTO;
-	cfg->console_in = -1;
-	cfg->console_out = -1;
-	cfg->log_fd = -1;
-}
-
 void glue_machine_log(struct glue_machine *m, int level, const char *fmt, ...)
 {
 	char buf[512];
@@ -158,8 +146,6 @@ static int check_config(const struct glue_machine_config *cfg, const struct glue
 	uint64_t host;
 	uint32_t max_cpus;
 
-	if (!cfg || cfg->size < offsetof(struct glue_machine_config, log_fd) + sizeof(int))
-		return glue_err(-EINVAL, "machine config: bad size (call glue_machine_config_init)");
 	if (!cfg->kernel || !*cfg->kernel)
 		return glue_err(-EINVAL, "no kernel given");
 	if (cfg->mem_bytes == 0 || cfg->mem_bytes % GLUE_MiB)

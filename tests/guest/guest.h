@@ -310,6 +310,7 @@ void check_smp(void);
 void check_rtc(void);
 void check_serial(void);
 void check_serialirq(void);
+void check_chaos(void);
 NORETURN void mode_reset(void);
 NORETURN void mode_ticker(void);
 

@@ -274,6 +274,7 @@ static const struct check {
 	{"rtc", check_rtc},
 	{"serial", check_serial},
 	{"serialirq", check_serialirq},
+	{"chaos", check_chaos},
 	{"reset", mode_reset},
 	{"ticker", mode_ticker},
 };

@@ -77,6 +77,14 @@ def vmlinuz():
         return out
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         r = _run(["apt-get", "download", pkg], cwd=tmp)
+        if r.returncode != 0 and os.geteuid() == 0:
+            # Stale package lists name a version the mirror no longer has:
+            # refresh them once and resolve again.
+            _run(["apt-get", "update", "-q"])
+            pkg = resolve_package()
+            ver = pkg[len("linux-image-"):]
+            out = cache / pkg / "boot" / f"vmlinuz-{ver}"
+            r = _run(["apt-get", "download", pkg], cwd=tmp)
         debs = list(Path(tmp).glob("*.deb"))
         if r.returncode != 0 or not debs:
             raise Unavailable(f"apt-get download {pkg} failed: {r.stderr.strip()[-300:]}")
