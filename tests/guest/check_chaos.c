@@ -64,6 +64,7 @@
 #define I8042_CMD_READ_CTR 0x20
 #define I8042_CMD_WRITE_CTR 0x60
 #define I8042_CMD_SELFTEST 0xaa
+#define I8042_CMD_READ_OUTPORT 0xd0
 #define I8042_CMD_WRITE_OUTPORT 0xd1
 #define I8042_CMD_PULSE_FIRST 0xf0 /* 0xf0-0xff pulse output lines; 0xfe resets */
 #define I8042_OUTPORT_RESET 0x01   /* low: CPU in reset */
@@ -93,7 +94,7 @@ struct chaos {
 	bool overrun;  /* a string instruction wrote outside its buffer */
 };
 
-static u8 strbuf[STR_GUARD + STR_LEN + 8 + STR_GUARD];
+static u8 strbuf[STR_GUARD + STR_LEN + 8 + STR_GUARD] __attribute__((aligned(8)));
 
 /* ---- PRNG: splitmix64 ---- */
 
@@ -180,18 +181,29 @@ static void pio_read_nothing(struct chaos *c, u16 port, unsigned int width)
 
 /* ---- string I/O, into and out of strbuf between guard bytes ---- */
 
-static void str_prepare(struct chaos *c, bool random_fill)
-{
-	memset(strbuf, STR_GUARD_BYTE, sizeof(strbuf));
-	if (random_fill)
-		for (size_t i = STR_GUARD; i < sizeof(strbuf) - STR_GUARD; i++)
-			strbuf[i] = (u8)rnd64(c);
-}
-
 /* The data starts 3 bytes into the area: unaligned, as a guest may do. */
 static u8 *str_data(void)
 {
 	return strbuf + STR_GUARD + 3;
+}
+
+/*
+ * Everything outside [str_data(), + len) set to the guard byte; the data
+ * random (for outs) or zero (for ins: a byte the instruction skipped shows).
+ * Word stores: every guest instruction is emulated.
+ */
+static void str_prepare(struct chaos *c, u64 len, bool random_fill)
+{
+	u64 *w = (u64 *)strbuf;
+	u8 *data = str_data();
+	u64 i;
+
+	for (i = 0; i < sizeof(strbuf) / 8; i++)
+		w[i] = 0x0101010101010101UL * STR_GUARD_BYTE;
+	for (i = 0; i + 8 <= len; i += 8)
+		*(u64 *)(data + i) = random_fill ? rnd64(c) : 0;
+	for (; i < len; i++)
+		data[i] = random_fill ? (u8)rnd64(c) : 0;
 }
 
 static void rep_ins(u16 port, unsigned int width, void *buf, u64 count)
@@ -227,26 +239,36 @@ static void str_check_guards(struct chaos *c, u64 len)
 			c->overrun = true;
 }
 
+static bool all_ones(const u8 *p, u64 len)
+{
+	u64 i = 0;
+
+	for (; i < len && ((u64)(p + i) & 7); i++)
+		if (p[i] != 0xff)
+			return false;
+	for (; i + 8 <= len; i += 8)
+		if (*(const u64 *)(p + i) != ~0UL)
+			return false;
+	for (; i < len; i++)
+		if (p[i] != 0xff)
+			return false;
+	return true;
+}
+
 /* rep ins of len bytes (len a multiple of width) from port into strbuf. */
 static void str_in(struct chaos *c, u16 port, unsigned int width, u64 len, bool nothing)
 {
-	str_prepare(c, false);
+	str_prepare(c, len, false);
 	rep_ins(port, width, str_data(), len / width);
 	c->rep_bytes += len;
 	str_check_guards(c, len);
-	if (!nothing)
-		return;
-	for (u64 i = 0; i < len; i++) {
-		if (str_data()[i] != 0xff) {
-			c->odd_reads++;
-			break;
-		}
-	}
+	if (nothing && !all_ones(str_data(), len))
+		c->odd_reads++;
 }
 
 static void str_out(struct chaos *c, u16 port, unsigned int width, u64 len)
 {
-	str_prepare(c, true);
+	str_prepare(c, len, true);
 	rep_outs(port, width, str_data(), len / width);
 	c->rep_bytes += len;
 }
@@ -290,15 +312,15 @@ static const char *serial_restore_check(bool fifo_before)
 
 	if ((lsr & (UART_LSR_THRE | UART_LSR_TEMT)) != (UART_LSR_THRE | UART_LSR_TEMT) ||
 	    (lsr & UART_LSR_DR))
-		return "lsr";
+		return "serial-lsr";
 	if (((inb(COM1 + UART_IIR) & 0xc0) == 0xc0) != fifo_before)
-		return "fifo";
+		return "serial-fifo";
 	if (inb(COM1 + UART_LCR) != UART_LCR_8N1)
-		return "lcr";
+		return "serial-lcr";
 	for (unsigned int v = 0x5a; v <= 0xa5; v += 0x4b) {
 		outb(COM1 + UART_SCR, (u8)v);
 		if (inb(COM1 + UART_SCR) != v)
-			return "scratch";
+			return "serial-scratch";
 	}
 	/* One byte through loopback: transmitter and receiver both work. */
 	const char *err = NULL;
@@ -309,11 +331,11 @@ static const char *serial_restore_check(bool fifo_before)
 	for (i = 0; i < 1000 && !(inb(COM1 + UART_LSR) & UART_LSR_DR); i++)
 		cpu_relax();
 	if (i == 1000)
-		err = "loopback-timeout";
+		err = "serial-loopback-timeout";
 	else if (inb(COM1 + UART_RBR) != 0x42)
-		err = "loopback-data";
+		err = "serial-loopback-data";
 	else if (inb(COM1 + UART_LSR) & UART_LSR_DR)
-		err = "loopback-extra";
+		err = "serial-loopback-extra";
 	uart_init();
 	return err;
 }
@@ -342,8 +364,8 @@ struct rtc_snap {
 	s64 time; /* seconds since 1970 of the clock registers in reg[] */
 };
 
-static const u8 clock_regs[] = {RTC_SEC,  RTC_MIN,  RTC_HOUR, RTC_WDAY,
-				RTC_MDAY, RTC_MON,  RTC_YEAR, RTC_CENTURY};
+static const u8 clock_regs[] = {RTC_SEC,  RTC_MIN, RTC_HOUR, RTC_WDAY,
+				RTC_MDAY, RTC_MON, RTC_YEAR, RTC_CENTURY};
 
 static bool rtc_present(void)
 {
@@ -463,8 +485,9 @@ static void chaos_rtc(struct chaos *c, u32 n)
 	str_in(c, CMOS_DATA, 1, 1024, false);
 }
 
-/* Put every register back: the clock as read before (it lags by the chaos's
- * duration, well under a second), through SET as an OS sets it. */
+/* Put every register back: the clock as read before the RTC phase (it lags
+ * by that phase's duration, a fraction of a second), through SET as an OS
+ * sets it. */
 static void rtc_restore(const struct rtc_snap *s)
 {
 	cmos_write(RTC_REG_B, s->reg[RTC_REG_B] | RTC_B_SET);
@@ -496,6 +519,21 @@ static const char *rtc_check(const struct rtc_snap *s, s64 *now)
 	/* Restored to the time read before: it may have ticked once or twice since. */
 	if (*now < s->time || *now > s->time + 5)
 		return "rtc-date";
+	return NULL;
+}
+
+/* At the end: the clock still reads a valid date, not before the last one. */
+static const char *rtc_still_ticking(u8 regb, s64 *now)
+{
+	u8 reg[CMOS_REGS];
+	s64 t;
+
+	if (!rtc_read_clock(reg))
+		return "rtc-unstable";
+	t = rtc_time(reg, regb);
+	if (t < *now)
+		return "rtc-date";
+	*now = t;
 	return NULL;
 }
 
@@ -548,7 +586,11 @@ static int i8042_data(u8 v, bool reply)
 
 static void chaos_i8042(struct chaos *c, u32 n)
 {
-	/* A 0xd1 (write output port) may still wait for its data byte. */
+	/*
+	 * A 0xd1 (write output port) may still wait for its data byte. glue
+	 * forgets it at the next command, QEMU only when another command
+	 * waits for data: keep it until a data byte has surely gone.
+	 */
 	bool outport_next = false;
 
 	for (u32 i = 0; i < n; i++) {
@@ -560,20 +602,27 @@ static void chaos_i8042(struct chaos *c, u32 n)
 			continue;
 		}
 		u32 v = (u32)rnd64(c);
-		u8 b = (u8)v;
 
 		/*
-		 * Wider writes: glue refuses them (past the 1-byte ports), a VMM
-		 * that splits them delivers the first byte. Treat them as
-		 * delivered for what is dangerous, as not for what defuses.
+		 * Wider writes: glue refuses them (past the 1-byte ports), QEMU
+		 * hands each byte to the port in turn. Treat them as delivered
+		 * for what is dangerous, as not for what defuses.
 		 */
 		if (port == I8042_CMD) {
-			if (b >= I8042_CMD_PULSE_FIRST) {
-				c->skipped++; /* 0xfe and the other pulses: reset */
+			bool pulse = false;
+
+			for (unsigned int b = 0; b < w; b++) {
+				u8 cmd = (u8)(v >> (8 * b));
+
+				/* 0xfe and the other pulse commands: reset. */
+				pulse = pulse || cmd >= I8042_CMD_PULSE_FIRST;
+				if (cmd == I8042_CMD_WRITE_OUTPORT)
+					outport_next = true;
+			}
+			if (pulse) {
+				c->skipped++;
 				continue;
 			}
-			outport_next = w == 1 ? b == I8042_CMD_WRITE_OUTPORT
-					      : outport_next || b == I8042_CMD_WRITE_OUTPORT;
 		} else if (outport_next) {
 			/* The output port: keep the reset line (and A20) high. */
 			v |= I8042_OUTPORT_RESET | I8042_OUTPORT_A20;
@@ -587,7 +636,10 @@ static void chaos_i8042(struct chaos *c, u32 n)
 	str_in(c, I8042_CMD, 1, 256, false);
 }
 
-static const char *i8042_restore_check(u8 ctr)
+/* The output port's reset and A20 lines, the bits we restore and compare. */
+#define OUTPORT_BITS (I8042_OUTPORT_RESET | I8042_OUTPORT_A20)
+
+static const char *i8042_restore_check(u8 ctr, u8 outport)
 {
 	int v;
 
@@ -596,8 +648,18 @@ static const char *i8042_restore_check(u8 ctr)
 	if (i8042_command(I8042_CMD_WRITE_CTR, false) < 0 || i8042_data(ctr, false) < 0)
 		return "i8042-stuck";
 	i8042_drain();
+	/* A20 as before (0xdd may have cleared it); the reset line stays high. */
+	if (i8042_command(I8042_CMD_WRITE_OUTPORT, false) < 0 ||
+	    i8042_data(outport | I8042_OUTPORT_RESET, false) < 0)
+		return "i8042-stuck";
+	i8042_drain();
+	v = i8042_command(I8042_CMD_READ_OUTPORT, true);
+	if (v < 0 || (v & OUTPORT_BITS) != ((outport | I8042_OUTPORT_RESET) & OUTPORT_BITS))
+		return "i8042-outport";
+	i8042_drain();
 	/* Keyboard defaults and scanning on, as after a BIOS. */
-	if (i8042_data(KBD_CMD_DEFAULTS, true) != KBD_ACK || i8042_data(KBD_CMD_ENABLE, true) != KBD_ACK)
+	if (i8042_data(KBD_CMD_DEFAULTS, true) != KBD_ACK ||
+	    i8042_data(KBD_CMD_ENABLE, true) != KBD_ACK)
 		return "i8042-kbd-ack";
 	i8042_drain();
 	v = i8042_command(I8042_CMD_SELFTEST, true);
@@ -704,7 +766,7 @@ static void chaos_mmio(struct chaos *c, u32 n)
 	for (u32 i = 0; i < n; i++) {
 		u64 page = HOLE_START + rnd(c, pages) * PAGE;
 		unsigned int w = 1u << rnd(c, 4); /* 1, 2, 4 or 8 */
-		u64 off = rnd(c, PAGE);		   /* unaligned; may cross into the next page */
+		u64 off = rnd(c, PAGE);		  /* unaligned; may cross into the next page */
 
 		if (!hole_page_empty(c, page) ||
 		    (off + w > PAGE && !hole_page_empty(c, page + PAGE))) {
@@ -725,16 +787,12 @@ static void chaos_mmio(struct chaos *c, u32 n)
 		const void *src = phys_ptr(page + 0x100);
 		u64 cnt = 512;
 
-		str_prepare(c, false);
+		str_prepare(c, 512, false);
 		__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(cnt) : : "memory");
 		c->rep_bytes += 512;
 		str_check_guards(c, 512);
-		for (unsigned int i = 0; i < 512; i++) {
-			if (str_data()[i] != 0xff) {
-				c->odd_reads++;
-				break;
-			}
-		}
+		if (!all_ones(str_data(), 512))
+			c->odd_reads++;
 		void *to = phys_ptr(page + 0x800);
 		u64 v = rnd64(c);
 
@@ -828,7 +886,7 @@ void check_chaos(void)
 	u64 scale = cmdline_num("glue.chaos_scale", 1);
 	const char *err = NULL;
 	s64 now = 0;
-	u8 ctr = 0;
+	u8 ctr = 0, outport = 0;
 
 	if (scale < 1 || scale > MAX_SCALE)
 		scale = 1;
@@ -844,10 +902,12 @@ void check_chaos(void)
 	if (!err && has_kbc) {
 		i8042_drain();
 		int v = i8042_command(I8042_CMD_READ_CTR, true);
+		int o = i8042_command(I8042_CMD_READ_OUTPORT, true);
 
-		if (v < 0)
-			err = "i8042-ctr-before";
+		if (v < 0 || o < 0)
+			err = "i8042-before";
 		ctr = (u8)v;
+		outport = (u8)o;
 	}
 	if (err) {
 		restore_flags(flags);
@@ -855,10 +915,13 @@ void check_chaos(void)
 		return;
 	}
 
-	/* The RTC first and quickly: its clock is put back to what was read above. */
+	/* The RTC first and on its own: its clock is put back at once to what
+	 * was read above, and must read that (plus a tick or two) right after. */
 	chaos_rtc(&c, N_RTC * k);
-	if (has_rtc)
+	if (has_rtc) {
 		rtc_restore(&rtc);
+		err = rtc_check(&rtc, &now);
+	}
 	chaos_serial(&c, N_SERIAL * k);
 	chaos_i8042(&c, N_I8042 * k);
 	chaos_ports(&c, N_PORTS * k);
@@ -869,18 +932,19 @@ void check_chaos(void)
 	const char *serr = serial_restore_check(fifo);
 
 	serial_outs_line(&c);
-	if (serr)
+	if (!err)
 		err = serr;
 	if (!err && has_kbc)
-		err = i8042_restore_check(ctr);
+		err = i8042_restore_check(ctr, outport);
 	if (!err && has_rtc)
-		err = rtc_check(&rtc, &now);
+		err = rtc_still_ticking(rtc.reg[RTC_REG_B], &now);
 	if (!err && c.overrun)
 		err = "string-overrun";
 	restore_flags(flags);
 
 	if (err) {
-		test_result("chaos", false, "reason=%s accesses=%u seed=%lu", err, c.accesses, seed);
+		test_result("chaos", false, "reason=%s accesses=%u seed=%lu", err, c.accesses,
+			    seed);
 		return;
 	}
 	s64 days = now / 86400, secs = now % 86400;
