@@ -22,6 +22,13 @@ int cmd_stop(int argc, char **argv);
 
 /* "glue <cmd>: <message>" on stderr; returns status. */
 int cli_error(int status, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/*
+ * For commands that act on "-n NAME | -a": check that exactly one was given,
+ * the name, and the runtime directory. Returns -1 to go on, else the exit
+ * status to return at once (0 for -a when no VM ever ran), after printing
+ * the problem.
+ */
+int cli_check_target(const char *cmd, const char *name, bool all);
 /* Parse a non-negative decimal number; false on junk or overflow. */
 bool cli_parse_u64(const char *s, uint64_t *out);
 

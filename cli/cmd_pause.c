@@ -116,20 +116,9 @@ static int pause_resume(int argc, char **argv, enum glue_control_cmd op)
 		return cli_error(GLUE_EXIT_USAGE, cmd,
 				 "unexpected argument '%s'. Try 'glue %s --help'.", argv[optind],
 				 cmd);
-	if (!name == !all)
-		return cli_error(GLUE_EXIT_USAGE, cmd,
-				 "give either -n NAME or -a. Try 'glue %s --help'.", cmd);
-	if (name && glue_control_name_check(name))
-		return cli_error(GLUE_EXIT_USAGE, cmd, "%s", glue_error_last());
-
-	ret = glue_control_runtime_dir_check(NULL, false);
-	if (ret == -ENOENT) {
-		if (all)
-			return 0;
-		return cli_error(GLUE_EXIT_NO_SUCH_VM, cmd, "no VM named '%s'", name);
-	}
-	if (ret)
-		return cli_error(GLUE_EXIT_RUNTIME_DIR, cmd, "%s", glue_error_last());
+	ret = cli_check_target(cmd, name, all);
+	if (ret >= 0)
+		return ret;
 	if (name)
 		return one(cmd, op, name);
 

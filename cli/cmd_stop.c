@@ -324,20 +324,9 @@ int cmd_stop(int argc, char **argv)
 	if (optind < argc)
 		return cli_error(GLUE_EXIT_USAGE, CMD,
 				 "unexpected argument '%s'. Try 'glue stop --help'.", argv[optind]);
-	if (!name == !all)
-		return cli_error(GLUE_EXIT_USAGE, CMD,
-				 "give either -n NAME or -a. Try 'glue stop --help'.");
-	if (name && glue_control_name_check(name))
-		return cli_error(GLUE_EXIT_USAGE, CMD, "%s", glue_error_last());
-
-	ret = glue_control_runtime_dir_check(NULL, false);
-	if (ret == -ENOENT) {
-		if (all)
-			return 0;
-		return cli_error(GLUE_EXIT_NO_SUCH_VM, CMD, "no VM named '%s'", name);
-	}
-	if (ret)
-		return cli_error(GLUE_EXIT_RUNTIME_DIR, CMD, "%s", glue_error_last());
+	ret = cli_check_target(CMD, name, all);
+	if (ret >= 0)
+		return ret;
 
 	if (name)
 		ret = add_target(&t, name);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glue/control.h>
 #include <glue/error.h>
 #include "cli.h"
 
@@ -37,6 +38,23 @@ int cli_error(int status, const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return status;
+}
+
+int cli_check_target(const char *cmd, const char *name, bool all)
+{
+	int ret;
+
+	if (!name == !all)
+		return cli_error(GLUE_EXIT_USAGE, cmd,
+				 "give either -n NAME or -a. Try 'glue %s --help'.", cmd);
+	if (name && glue_control_name_check(name))
+		return cli_error(GLUE_EXIT_USAGE, cmd, "%s", glue_error_last());
+	ret = glue_control_runtime_dir_check(NULL, false);
+	if (ret == -ENOENT)
+		return all ? 0 : cli_error(GLUE_EXIT_NO_SUCH_VM, cmd, "no VM named '%s'", name);
+	if (ret)
+		return cli_error(GLUE_EXIT_RUNTIME_DIR, cmd, "%s", glue_error_last());
+	return -1;
 }
 
 bool cli_parse_u64(const char *s, uint64_t *out)

@@ -249,21 +249,28 @@ static int fault(uint64_t gpa, size_t len)
 			(unsigned long long)gpa, len);
 }
 
+/* Host address and length of the part of [gpa, gpa + len) that lies in one
+ * region; the caller has checked that the whole range is backed. */
+static uint8_t *chunk_at(const struct glue_mem *mem, uint64_t gpa, size_t len, size_t *chunk)
+{
+	const struct glue_mem_region *r = find(mem, gpa);
+	uint64_t off = gpa - r->gpa;
+
+	*chunk = (size_t)GLUE_MIN((uint64_t)len, r->size - off);
+	return (uint8_t *)r->host + off;
+}
+
 int glue_mem_read(const struct glue_mem *mem, uint64_t gpa, void *buf, size_t len)
 {
 	uint8_t *dst = buf;
+	size_t chunk;
 
 	if (!glue_mem_contains(mem, gpa, len))
 		return fault(gpa, len);
-	while (len) {
-		const struct glue_mem_region *r = find(mem, gpa);
-		uint64_t off = gpa - r->gpa;
-		size_t chunk = (size_t)GLUE_MIN((uint64_t)len, r->size - off);
+	for (; len; gpa += chunk, dst += chunk, len -= chunk) {
+		const uint8_t *host = chunk_at(mem, gpa, len, &chunk);
 
-		memcpy(dst, (uint8_t *)r->host + off, chunk);
-		dst += chunk;
-		gpa += chunk;
-		len -= chunk;
+		memcpy(dst, host, chunk);
 	}
 	return 0;
 }
@@ -271,34 +278,28 @@ int glue_mem_read(const struct glue_mem *mem, uint64_t gpa, void *buf, size_t le
 int glue_mem_write(struct glue_mem *mem, uint64_t gpa, const void *buf, size_t len)
 {
 	const uint8_t *src = buf;
+	size_t chunk;
 
 	if (!glue_mem_contains(mem, gpa, len))
 		return fault(gpa, len);
-	while (len) {
-		const struct glue_mem_region *r = find(mem, gpa);
-		uint64_t off = gpa - r->gpa;
-		size_t chunk = (size_t)GLUE_MIN((uint64_t)len, r->size - off);
+	for (; len; gpa += chunk, src += chunk, len -= chunk) {
+		uint8_t *host = chunk_at(mem, gpa, len, &chunk);
 
-		memcpy((uint8_t *)r->host + off, src, chunk);
-		src += chunk;
-		gpa += chunk;
-		len -= chunk;
+		memcpy(host, src, chunk);
 	}
 	return 0;
 }
 
 int glue_mem_fill(struct glue_mem *mem, uint64_t gpa, int byte, size_t len)
 {
+	size_t chunk;
+
 	if (!glue_mem_contains(mem, gpa, len))
 		return fault(gpa, len);
-	while (len) {
-		const struct glue_mem_region *r = find(mem, gpa);
-		uint64_t off = gpa - r->gpa;
-		size_t chunk = (size_t)GLUE_MIN((uint64_t)len, r->size - off);
+	for (; len; gpa += chunk, len -= chunk) {
+		uint8_t *host = chunk_at(mem, gpa, len, &chunk);
 
-		memset((uint8_t *)r->host + off, byte, chunk);
-		gpa += chunk;
-		len -= chunk;
+		memset(host, byte, chunk);
 	}
 	return 0;
 }

@@ -45,6 +45,31 @@ static const char *guest_elf(void)
 	return path;
 }
 
+static void start(struct runner *r, uint32_t cpus)
+{
+	struct glue_machine_config cfg;
+
+	if (access("/dev/kvm", R_OK | W_OK) != 0)
+		cr_skip_test("no usable /dev/kvm");
+	if (access(guest_elf(), R_OK) != 0)
+		cr_skip_test("test guest not built (%s)", guest_elf());
+	memset(r, 0, sizeof(*r));
+	cr_assert_eq(pipe2(r->out, O_CLOEXEC | O_NONBLOCK), 0);
+
+	glue_machine_config_init(&cfg);
+	cfg.kernel = guest_elf();
+	cfg.cmdline = "glue.test=ticker";
+	cfg.mem_bytes = 64 << 20;
+	cfg.cpus = cpus;
+	cfg.console_out = r->out[1];
+	cr_assert_eq(glue_machine_new(&r->m, &cfg), 0, "%s", glue_error_last());
+	cr_assert_eq(glue_machine_state(r->m), GLUE_MACHINE_CREATED);
+	cr_assert_eq(pthread_create(&r->thread, NULL, run_thread, r), 0);
+}
+
+
+/* The ticker prints on the UART, paced by the RTC. */
+#if GLUE_HAVE_SERIAL && GLUE_HAVE_RTC
 /* Collect serial output for up to ms milliseconds. */
 static void drain(struct runner *r, int ms)
 {
@@ -69,28 +94,6 @@ static int count(const char *log, const char *what)
 	for (const char *p = log; (p = strstr(p, what)); p++)
 		n++;
 	return n;
-}
-
-static void start(struct runner *r, uint32_t cpus)
-{
-	struct glue_machine_config cfg;
-
-	if (access("/dev/kvm", R_OK | W_OK) != 0)
-		cr_skip_test("no usable /dev/kvm");
-	if (access(guest_elf(), R_OK) != 0)
-		cr_skip_test("test guest not built (%s)", guest_elf());
-	memset(r, 0, sizeof(*r));
-	cr_assert_eq(pipe2(r->out, O_CLOEXEC | O_NONBLOCK), 0);
-
-	glue_machine_config_init(&cfg);
-	cfg.kernel = guest_elf();
-	cfg.cmdline = "glue.test=ticker";
-	cfg.mem_bytes = 64 << 20;
-	cfg.cpus = cpus;
-	cfg.console_out = r->out[1];
-	cr_assert_eq(glue_machine_new(&r->m, &cfg), 0, "%s", glue_error_last());
-	cr_assert_eq(glue_machine_state(r->m), GLUE_MACHINE_CREATED);
-	cr_assert_eq(pthread_create(&r->thread, NULL, run_thread, r), 0);
 }
 
 /* Wait for the VM to end and collect the rest of its output. */
@@ -148,7 +151,8 @@ Test(machine, graceful_stop_reaches_the_guest, .timeout = 60)
 	cr_assert_neq(strstr(r.log, "SHUTDOWN ctrl-alt-del"), NULL,
 		      "the guest should see Ctrl-Alt-Del:\n%s", r.log);
 }
-#endif
+#endif /* GLUE_HAVE_I8042 */
+#endif /* GLUE_HAVE_SERIAL && GLUE_HAVE_RTC */
 
 Test(machine, pause_after_the_end_is_refused, .timeout = 60)
 {
