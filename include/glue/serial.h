@@ -46,7 +46,10 @@ GLUE_API void glue_serial_free(struct glue_serial *s);
 GLUE_API void glue_serial_set_output(struct glue_serial *s, glue_serial_out_fn fn, void *ctx);
 /* Convenience: write transmitted bytes to fd (retrying short writes; on a
  * non-blocking fd that stays full for a second, the bytes are dropped).
- * fd is not closed by the device; -1 drops output. */
+ * fd is not closed by the device; -1 drops output. The write happens on the
+ * vCPU thread that wrote THR: fine for a file, but a reader that stops
+ * reading a pipe or terminal then stalls that vCPU. A VMM that must stay
+ * responsive buffers in its own callback instead (glue_machine does). */
 GLUE_API void glue_serial_set_output_fd(struct glue_serial *s, int fd);
 
 /* Queue bytes received from the host side. Returns the number accepted (the

@@ -76,6 +76,20 @@ const char *glue_machine_state_name(enum glue_machine_state state)
 	return "unknown";
 }
 
+/*
+ * Get every vCPU thread out of KVM_RUN (and out of a wait for console
+ * room). Called with m->lock held: nthreads drops to 0 under the lock before
+ * the threads are joined, so a thread is never signalled after its end.
+ */
+static void kick_all(struct glue_machine *m)
+{
+	for (uint32_t i = 0; i < m->nthreads; i++)
+		glue_vcpu_kick(m->vcpus[i], GLUE_MACHINE_KICK_SIGNAL);
+#if GLUE_HAVE_SERIAL
+	glue_console_wake(m->console);
+#endif
+}
+
 /* End the VM with code unless it is already ending; safe from any thread. */
 static void machine_end(struct glue_machine *m, int code)
 {
@@ -87,9 +101,8 @@ static void machine_end(struct glue_machine *m, int code)
 			m->state = GLUE_MACHINE_STOPPING;
 	}
 	pthread_cond_broadcast(&m->cond);
+	kick_all(m);
 	pthread_mutex_unlock(&m->lock);
-	for (uint32_t i = 0; i < m->nthreads; i++)
-		glue_vcpu_kick(m->vcpus[i], GLUE_MACHINE_KICK_SIGNAL);
 	glue_loop_stop(m->loop);
 }
 
@@ -192,8 +205,6 @@ static int add_devices(struct glue_machine *m)
 		r = glue_serial_attach(m->serial, m->pio, GLUE_SERIAL_COM1_BASE);
 	if (r < 0)
 		return r;
-	if (m->cfg.console_out >= 0)
-		glue_serial_set_output_fd(m->serial, m->cfg.console_out);
 	r = glue_console_new(&m->console, m);
 	if (r < 0)
 		return r;
@@ -331,6 +342,7 @@ int glue_machine_new(struct glue_machine **out, const struct glue_machine_config
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return glue_err(-ENOMEM, "out of memory");
+	pthread_mutex_init(&m->life, NULL);
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
 	m->state = GLUE_MACHINE_CREATED;
@@ -497,7 +509,9 @@ int glue_machine_run(struct glue_machine *m)
 		snprintf(name, sizeof(name), "vcpu%u", i);
 		pthread_setname_np(m->threads[i], name);
 		started++;
+		pthread_mutex_lock(&m->lock);
 		m->nthreads = started;
+		pthread_mutex_unlock(&m->lock);
 	}
 	if (r < 0)
 		machine_end(m, GLUE_EXIT_ERROR);
@@ -506,8 +520,18 @@ int glue_machine_run(struct glue_machine *m)
 	if (r < 0)
 		machine_end(m, GLUE_EXIT_ERROR);
 
+	/* Stop kicking before joining: see kick_all(). */
+	pthread_mutex_lock(&m->lock);
+	while (m->alive > 0)
+		pthread_cond_wait(&m->cond, &m->lock);
+	m->nthreads = 0;
+	pthread_mutex_unlock(&m->lock);
 	for (uint32_t i = 0; i < started; i++)
 		pthread_join(m->threads[i], NULL);
+#if GLUE_HAVE_SERIAL
+	/* The guest's last words (a panic, a test's summary) matter most. */
+	glue_console_flush(m->console, 1000);
+#endif
 
 	pthread_mutex_lock(&m->lock);
 	m->state = GLUE_MACHINE_STOPPED;
@@ -526,7 +550,7 @@ static void kvmclock_ctrl(struct glue_machine *m)
 		ioctl(glue_vcpu_fd(m->vcpus[i]), KVM_KVMCLOCK_CTRL, 0);
 }
 
-int glue_machine_pause(struct glue_machine *m)
+static int pause_locked(struct glue_machine *m)
 {
 	pthread_mutex_lock(&m->lock);
 	if (m->state == GLUE_MACHINE_PAUSED) {
@@ -540,12 +564,7 @@ int glue_machine_pause(struct glue_machine *m)
 		return glue_err(-EINVAL, "cannot pause a VM that is %s", glue_machine_state_name(st));
 	}
 	atomic_store(&m->pause_req, true);
-	pthread_mutex_unlock(&m->lock);
-
-	for (uint32_t i = 0; i < m->nthreads; i++)
-		glue_vcpu_kick(m->vcpus[i], GLUE_MACHINE_KICK_SIGNAL);
-
-	pthread_mutex_lock(&m->lock);
+	kick_all(m);
 	while (m->parked < m->alive && !atomic_load(&m->stop_req))
 		pthread_cond_wait(&m->cond, &m->lock);
 	if (!atomic_load(&m->stop_req))
@@ -558,7 +577,7 @@ int glue_machine_pause(struct glue_machine *m)
 	return 0;
 }
 
-int glue_machine_resume(struct glue_machine *m)
+static int resume_locked(struct glue_machine *m)
 {
 	pthread_mutex_lock(&m->lock);
 	if (m->state == GLUE_MACHINE_RUNNING) {
@@ -579,6 +598,26 @@ int glue_machine_resume(struct glue_machine *m)
 	return 0;
 }
 
+int glue_machine_pause(struct glue_machine *m)
+{
+	int r;
+
+	pthread_mutex_lock(&m->life);
+	r = pause_locked(m);
+	pthread_mutex_unlock(&m->life);
+	return r;
+}
+
+int glue_machine_resume(struct glue_machine *m)
+{
+	int r;
+
+	pthread_mutex_lock(&m->life);
+	r = resume_locked(m);
+	pthread_mutex_unlock(&m->life);
+	return r;
+}
+
 int glue_machine_stop(struct glue_machine *m, bool force)
 {
 	enum glue_machine_state st;
@@ -592,17 +631,20 @@ int glue_machine_stop(struct glue_machine *m, bool force)
 	if (!force && st != GLUE_MACHINE_CREATED && m->i8042) {
 		int r;
 
-		if (st == GLUE_MACHINE_PAUSED)
-			glue_machine_resume(m); /* a paused guest cannot hear the request */
-		r = glue_i8042_send_ctrl_alt_del(m->i8042);
-		if (r < 0)
-			return r;
-		pthread_mutex_lock(&m->lock);
-		if (m->state == GLUE_MACHINE_RUNNING)
-			m->state = GLUE_MACHINE_STOPPING;
-		pthread_mutex_unlock(&m->lock);
-		glue_machine_log(m, 1, "glue: asked the guest to shut down (Ctrl-Alt-Del)");
-		return 0;
+		pthread_mutex_lock(&m->life);
+		/* A paused guest cannot hear the request. */
+		r = glue_machine_state(m) == GLUE_MACHINE_PAUSED ? resume_locked(m) : 0;
+		if (!r)
+			r = glue_i8042_send_ctrl_alt_del(m->i8042);
+		if (!r) {
+			pthread_mutex_lock(&m->lock);
+			if (m->state == GLUE_MACHINE_RUNNING)
+				m->state = GLUE_MACHINE_STOPPING;
+			pthread_mutex_unlock(&m->lock);
+			glue_machine_log(m, 1, "glue: asked the guest to shut down (Ctrl-Alt-Del)");
+		}
+		pthread_mutex_unlock(&m->life);
+		return r;
 	}
 #endif
 	machine_end(m, GLUE_EXIT_OK);
@@ -664,5 +706,6 @@ void glue_machine_free(struct glue_machine *m)
 	free(m->cpu);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->life);
 	free(m);
 }

@@ -35,6 +35,10 @@ struct glue_machine {
 	pthread_t *threads;
 	uint32_t nthreads;
 
+	/* Serialises pause, resume and a graceful stop, so that one cannot
+	 * slip into the middle of another (a forced stop needs no turn). */
+	pthread_mutex_t life;
+
 	/* Run state; lock protects everything below, cond signals changes. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -50,6 +54,11 @@ struct glue_machine {
 /* Serial console plumbing between fds and the UART (console.c). */
 int glue_console_new(struct glue_console **out, struct glue_machine *m);
 void glue_console_free(struct glue_console *c);
+/* Wake vCPUs waiting for room in the output ring (pause, stop). */
+void glue_console_wake(struct glue_console *c);
+/* After the vCPUs are gone: write what is left of the output, giving up
+ * when the reader takes nothing for stall_ms. */
+void glue_console_flush(struct glue_console *c, int stall_ms);
 /* Called by the console when the user types the escape sequence to quit. */
 void glue_machine_console_quit(struct glue_machine *m);
 

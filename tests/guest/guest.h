@@ -313,5 +313,6 @@ void check_serialirq(void);
 void check_chaos(void);
 NORETURN void mode_reset(void);
 NORETURN void mode_ticker(void);
+NORETURN void mode_flood(void);
 
 #endif

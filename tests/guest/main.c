@@ -277,6 +277,7 @@ static const struct check {
 	{"chaos", check_chaos},
 	{"reset", mode_reset},
 	{"ticker", mode_ticker},
+	{"flood", mode_flood},
 };
 
 static void run_check(const char *name, size_t len)

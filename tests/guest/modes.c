@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Special modes that do not return: reset (reboot through the i8042 at once)
- * and ticker (a long-running guest for control-plane tests: pause, resume,
- * snapshot, Ctrl-Alt-Del).
+ * Special modes that do not return: reset (reboot through the i8042 at once),
+ * ticker (a long-running guest for control-plane tests: pause, resume,
+ * snapshot, Ctrl-Alt-Del) and flood (console output as fast as the UART
+ * takes it, for tests of a VMM whose console reader stalls).
  */
 #include "guest.h"
 
@@ -22,6 +23,12 @@ void mode_reset(void)
 {
 	kprintf("GUEST RESET via=i8042\n");
 	i8042_reset();
+}
+
+void mode_flood(void)
+{
+	for (u64 n = 0;; n++)
+		kprintf("FLOOD %lu the quick brown fox jumps over the lazy dog\n", n);
 }
 
 void mode_ticker(void)

@@ -103,3 +103,37 @@ def test_tty_ctrl_c_goes_to_the_guest(glue_bin, guest, rundir, timeouts):
             os.waitpid(pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
+
+
+def test_tty_escape_works_while_the_guest_ignores_input(glue_bin, guest, rundir, timeouts):
+    """The ticker never reads the UART: once its input buffer is full glue
+    must still see Ctrl-a x (it drops what the guest cannot take, as a UART
+    overruns) instead of no longer reading the terminal."""
+    cmd = [str(glue_bin), "run", "-k", str(guest("elf")), "-p", "glue.test=ticker"]
+    pid, master = _spawn_on_pty(cmd, glueutil.runtime_env(rundir))
+    try:
+        _read_until(master, rb"TICK 0", timeouts(20))
+        for _ in range(200):  # 20 KB, far more than the UART buffers
+            os.write(master, b"z" * 100)
+            while select.select([master], [], [], 0)[0]:
+                os.read(master, 65536)
+        os.write(master, b"\x01x")
+        deadline = time.monotonic() + timeouts(10)
+        while time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    time.sleep(0.05)  # EIO: glue closed the terminal, i.e. exited
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                assert os.waitstatus_to_exitcode(status) == 0
+                return
+        raise AssertionError("Ctrl-a x was ignored after the guest's input backed up")
+    finally:
+        os.close(master)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
