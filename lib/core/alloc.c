@@ -181,6 +181,21 @@ void glue_alloc_free(struct glue_alloc *a)
 	free(a);
 }
 
+/* check_kind() plus a non-empty range that does not wrap around. */
+static int check_range(struct glue_alloc *a, enum glue_alloc_kind kind, uint64_t base,
+		       uint64_t size, const char *what)
+{
+	int ret = check_kind(a, kind);
+
+	if (ret)
+		return ret;
+	if (size == 0 || !glue_range_ok(base, size))
+		return glue_err(-EINVAL, "allocator: %s%s at 0x%llx: bad size 0x%llx",
+				kind_names[kind], what, (unsigned long long)base,
+				(unsigned long long)size);
+	return 0;
+}
+
 int glue_alloc_add_pool(struct glue_alloc *a, enum glue_alloc_kind kind, uint64_t base,
 			uint64_t size)
 {
@@ -189,13 +204,9 @@ int glue_alloc_add_pool(struct glue_alloc *a, enum glue_alloc_kind kind, uint64_
 	size_t pos;
 	int ret;
 
-	ret = check_kind(a, kind);
+	ret = check_range(a, kind, base, size, " pool");
 	if (ret)
 		return ret;
-	if (size == 0 || !glue_range_ok(base, size))
-		return glue_err(-EINVAL, "allocator: %s pool at 0x%llx: bad size 0x%llx",
-				kind_names[kind], (unsigned long long)base,
-				(unsigned long long)size);
 	k = &a->kinds[kind];
 	pthread_mutex_lock(&a->lock);
 	pos = list_upper(&k->pools, r.first);
@@ -285,13 +296,9 @@ int glue_alloc_take_fixed(struct glue_alloc *a, enum glue_alloc_kind kind, uint6
 	size_t i;
 	int ret;
 
-	ret = check_kind(a, kind);
+	ret = check_range(a, kind, base, size, "");
 	if (ret)
 		return ret;
-	if (size == 0 || !glue_range_ok(base, size))
-		return glue_err(-EINVAL, "allocator: %s at 0x%llx: bad size 0x%llx",
-				kind_names[kind], (unsigned long long)base,
-				(unsigned long long)size);
 	k = &a->kinds[kind];
 	pthread_mutex_lock(&a->lock);
 	if (!pools_cover(&k->pools, base, last)) {

@@ -2,6 +2,7 @@
 """basic: the serial console on a real terminal (a pty): raw mode, the
 Ctrl-a escape, and the terminal restored afterwards."""
 
+import contextlib
 import os
 import pty
 import re
@@ -45,6 +46,21 @@ def _spawn_on_pty(cmd, env):
     return pid, master
 
 
+@contextlib.contextmanager
+def _glue_on_pty(cmd, env):
+    """glue on a pty; yields (pid, master fd); kills and reaps it at the end."""
+    pid, master = _spawn_on_pty(cmd, env)
+    try:
+        yield pid, master
+    finally:
+        os.close(master)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
 def _wait(pid, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -59,8 +75,7 @@ def _wait(pid, timeout):
 
 def test_tty_escape_quits_and_restores_terminal(glue_bin, guest, rundir, timeouts):
     cmd = [str(glue_bin), "run", "-k", str(guest("elf")), "-p", "glue.test=ticker"]
-    pid, master = _spawn_on_pty(cmd, glueutil.runtime_env(rundir))
-    try:
+    with _glue_on_pty(cmd, glueutil.runtime_env(rundir)) as (pid, master):
         _read_until(master, rb"TICK 1", timeouts(20))
         # glue put the terminal into raw mode: no echo, no line editing.
         attrs = termios.tcgetattr(master)
@@ -72,13 +87,6 @@ def test_tty_escape_quits_and_restores_terminal(glue_bin, guest, rundir, timeout
         attrs = termios.tcgetattr(master)
         assert attrs[3] & termios.ECHO and attrs[3] & termios.ICANON, \
             "the terminal's settings must be restored when glue exits"
-    finally:
-        os.close(master)
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
 
 
 def test_tty_ctrl_c_goes_to_the_guest(glue_bin, guest, rundir, timeouts):
@@ -86,8 +94,7 @@ def test_tty_ctrl_c_goes_to_the_guest(glue_bin, guest, rundir, timeouts):
     the serial check echoes the line it receives, Ctrl-C included."""
     cmd = [str(glue_bin), "run", "-k", str(guest("elf")), "-p", "glue.test=serial",
            "--debug-exit"]
-    pid, master = _spawn_on_pty(cmd, glueutil.runtime_env(rundir))
-    try:
+    with _glue_on_pty(cmd, glueutil.runtime_env(rundir)) as (pid, master):
         _read_until(master, rb"SERIAL READY", timeouts(20))
         os.write(master, b"a\x03b\x01\x01c\n")  # Ctrl-C, and Ctrl-a Ctrl-a = one Ctrl-a
         out = _read_until(master, rb"TEST serial \w+[^\n]*\n", timeouts(20))
@@ -96,13 +103,6 @@ def test_tty_ctrl_c_goes_to_the_guest(glue_bin, guest, rundir, timeouts):
         assert line.group(2).startswith(b"a\x03b\x01c"), \
             f"guest should get Ctrl-C and a single Ctrl-a, got {line.group(2)!r}"
         assert _wait(pid, timeouts(20)) == 0
-    finally:
-        os.close(master)
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
 
 
 def test_tty_escape_works_while_the_guest_ignores_input(glue_bin, guest, rundir, timeouts):
@@ -110,8 +110,7 @@ def test_tty_escape_works_while_the_guest_ignores_input(glue_bin, guest, rundir,
     must still see Ctrl-a x (it drops what the guest cannot take, as a UART
     overruns) instead of no longer reading the terminal."""
     cmd = [str(glue_bin), "run", "-k", str(guest("elf")), "-p", "glue.test=ticker"]
-    pid, master = _spawn_on_pty(cmd, glueutil.runtime_env(rundir))
-    try:
+    with _glue_on_pty(cmd, glueutil.runtime_env(rundir)) as (pid, master):
         _read_until(master, rb"TICK 0", timeouts(20))
         for _ in range(200):  # 20 KB, far more than the UART buffers
             os.write(master, b"z" * 100)
@@ -130,10 +129,3 @@ def test_tty_escape_works_while_the_guest_ignores_input(glue_bin, guest, rundir,
                 assert os.waitstatus_to_exitcode(status) == 0
                 return
         raise AssertionError("Ctrl-a x was ignored after the guest's input backed up")
-    finally:
-        os.close(master)
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
