@@ -91,7 +91,7 @@ static void write_direct(struct glue_console *c, const uint8_t *data, size_t len
 static void console_output(void *ctx, const uint8_t *data, size_t len)
 {
 	struct glue_console *c = ctx;
-	bool queued = false;
+	bool wake = false;
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&c->lock);
@@ -111,16 +111,18 @@ static void console_output(void *ctx, const uint8_t *data, size_t len)
 			pthread_cond_wait(&c->room, &c->lock);
 			continue;
 		}
+		/* Only an empty ring needs the loop woken: while it holds
+		 * data, the loop's EPOLLOUT watch is on and drains it. */
+		wake |= c->len == 0;
 		tail = (c->head + c->len) % OUT_RING;
 		n = GLUE_MIN(GLUE_MIN(len, room), OUT_RING - tail);
 		memcpy(c->ring + tail, data, n);
 		c->len += n;
 		data += n;
 		len -= n;
-		queued = true;
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (queued && write(c->wake_fd, &one, sizeof(one)) < 0) {
+	if (wake && write(c->wake_fd, &one, sizeof(one)) < 0) {
 		/* the counter is saturated: the loop is awake anyway */
 	}
 }
