@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Linux x86 kernel loading: parse a bzImage or an ELF64 vmlinux, place it,
+ * Linux x86 kernel loading: parse a bzImage, an ELF64 vmlinux or an ELF32
+ * PVH kernel (what `ld -m elf_i386` links; booted through its note), place it,
  * its initrd, command line and boot parameters in guest memory, and report
  * what was done. The loader touches nothing but guest memory: the caller sets
  * up the vCPU from struct glue_boot_info.
@@ -50,7 +51,7 @@ enum glue_boot_mode {
 
 enum glue_kernel_format {
 	GLUE_KERNEL_BZIMAGE = 1, /* x86 boot-protocol image (vmlinuz) */
-	GLUE_KERNEL_ELF = 2,	 /* ELF64 x86-64 executable (vmlinux, test guests) */
+	GLUE_KERNEL_ELF = 2,	 /* ELF64 x86-64 or ELF32 i386 (PVH) executable */
 };
 
 /* Register state the kernel expects at its entry point. */
@@ -175,6 +176,14 @@ struct glue_boot_info {
  */
 GLUE_API int glue_loader_load(struct glue_mem *mem, const struct glue_kernel *k,
 			      const struct glue_boot_config *cfg, struct glue_boot_info *out);
+
+/*
+ * Check that an initrd file can be loaded: it opens, is a regular file and
+ * is not empty (the checks glue_loader_load() makes), so that a VMM can
+ * refuse a bad one before it creates anything. size (may be NULL) receives
+ * its length. Returns 0 or a negative errno with a message naming the file.
+ */
+GLUE_API int glue_loader_check_initrd(const char *path, uint64_t *size);
 
 /* Name of a mode: "auto", "unpack", "bzimage", "pvh", "elf64"; NULL if unknown. */
 GLUE_API const char *glue_boot_mode_name(enum glue_boot_mode mode);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* ELF64 x86-64 kernel images: parse defensively, load by physical address. */
+/* ELF kernel images (ELF64 x86-64, and ELF32 i386 for PVH): parse
+ * defensively, load by physical address. */
 #include <elf.h>
 #include <inttypes.h>
 #include <string.h>
@@ -101,105 +102,169 @@ static int find_load(const struct glue_elf *elf, const uint64_t *vaddrs, uint64_
 	return -1;
 }
 
+/* The fields of an ELF header or program header that we use, whichever the
+ * class: ELF32 fields widen losslessly. */
+struct ehdr {
+	uint16_t type, machine, phentsize, phnum;
+	uint64_t entry, phoff;
+};
+
+struct phdr {
+	uint32_t type;
+	uint64_t offset, vaddr, paddr, filesz, memsz, align;
+};
+
+static uint16_t get_u16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static void read_ehdr(struct ehdr *h, const uint8_t *d, bool is32)
+{
+	h->type = get_u16(d + 16);
+	h->machine = get_u16(d + 18);
+	if (is32) {
+		h->entry = get_u32(d + 24);
+		h->phoff = get_u32(d + 28);
+		h->phentsize = get_u16(d + 42);
+		h->phnum = get_u16(d + 44);
+	} else {
+		h->entry = get_u64(d + 24);
+		h->phoff = get_u64(d + 32);
+		h->phentsize = get_u16(d + 54);
+		h->phnum = get_u16(d + 56);
+	}
+}
+
+static void read_phdr(struct phdr *ph, const uint8_t *p, bool is32)
+{
+	ph->type = get_u32(p);
+	if (is32) {
+		ph->offset = get_u32(p + 4);
+		ph->vaddr = get_u32(p + 8);
+		ph->paddr = get_u32(p + 12);
+		ph->filesz = get_u32(p + 16);
+		ph->memsz = get_u32(p + 20);
+		ph->align = get_u32(p + 28);
+	} else {
+		ph->offset = get_u64(p + 8);
+		ph->vaddr = get_u64(p + 16);
+		ph->paddr = get_u64(p + 24);
+		ph->filesz = get_u64(p + 32);
+		ph->memsz = get_u64(p + 40);
+		ph->align = get_u64(p + 48);
+	}
+}
+
 int glue_elf_parse(struct glue_elf *out, const void *data, size_t size, const char *what)
 {
 	const uint8_t *d = data;
 	uint64_t vaddrs[GLUE_ELF_MAX_LOADS];
-	Elf64_Ehdr eh;
+	size_t ehsize, phsize;
+	struct ehdr eh;
+	bool is32;
 	int i;
 
 	memset(out, 0, sizeof(*out));
 	if (!glue_elf_is_elf(data, size))
 		return glue_err(-ENOEXEC, "%s: not an ELF file", what);
-	if (size < sizeof(eh))
+	if (size < EI_NIDENT)
+		return glue_err(-EINVAL, "%s: file is truncated (%zu bytes)", what, size);
+	if (d[EI_CLASS] != ELFCLASS64 && d[EI_CLASS] != ELFCLASS32)
+		return glue_err(-ENOEXEC, "%s: ELF class %u is neither ELF32 nor ELF64", what,
+				d[EI_CLASS]);
+	is32 = d[EI_CLASS] == ELFCLASS32;
+	ehsize = is32 ? sizeof(Elf32_Ehdr) : sizeof(Elf64_Ehdr);
+	phsize = is32 ? sizeof(Elf32_Phdr) : sizeof(Elf64_Phdr);
+	if (size < ehsize)
 		return glue_err(-EINVAL,
 				"%s: file is truncated (%zu bytes, an ELF header needs %zu)", what,
-				size, sizeof(eh));
-	memcpy(&eh, d, sizeof(eh));
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
-		return glue_err(-ENOEXEC, "%s: ELF class %u is not ELF64", what,
-				eh.e_ident[EI_CLASS]);
-	if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
+				size, ehsize);
+	read_ehdr(&eh, d, is32);
+	out->elf32 = is32;
+	if (d[EI_DATA] != ELFDATA2LSB)
 		return glue_err(-ENOEXEC, "%s: ELF file is not little-endian", what);
-	if (eh.e_machine != EM_X86_64)
-		return glue_err(-ENOEXEC, "%s: ELF machine %u is not x86-64", what, eh.e_machine);
-	if (eh.e_type != ET_EXEC)
-		return glue_err(-ENOEXEC, "%s: ELF type %u is not an executable", what, eh.e_type);
-	if (eh.e_phentsize != sizeof(Elf64_Phdr))
+	if (!is32 && eh.machine != EM_X86_64)
+		return glue_err(-ENOEXEC, "%s: ELF machine %u is not x86-64", what, eh.machine);
+	if (is32 && eh.machine != EM_386)
+		return glue_err(-ENOEXEC, "%s: ELF32 machine %u is not i386", what, eh.machine);
+	if (eh.type != ET_EXEC)
+		return glue_err(-ENOEXEC, "%s: ELF type %u is not an executable", what, eh.type);
+	if (eh.phentsize != phsize)
 		return glue_err(-EINVAL, "%s: ELF program header size %u (expected %zu)", what,
-				eh.e_phentsize, sizeof(Elf64_Phdr));
-	if (eh.e_phnum == 0 || eh.e_phnum > ELF_MAX_PHDRS)
+				eh.phentsize, phsize);
+	if (eh.phnum == 0 || eh.phnum > ELF_MAX_PHDRS)
 		return glue_err(-EINVAL, "%s: ELF has %u program headers (expected 1 to %d)", what,
-				eh.e_phnum, ELF_MAX_PHDRS);
-	if (!in_file(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr), size))
+				eh.phnum, ELF_MAX_PHDRS);
+	if (!in_file(eh.phoff, (uint64_t)eh.phnum * phsize, size))
 		return glue_err(-EINVAL,
 				"%s: file is truncated (%u program headers at offset 0x%" PRIx64
 				", file has %zu bytes)",
-				what, eh.e_phnum, (uint64_t)eh.e_phoff, size);
+				what, eh.phnum, eh.phoff, size);
 
 	out->start = UINT64_MAX;
-	for (i = 0; i < eh.e_phnum; i++) {
-		Elf64_Phdr ph;
+	for (i = 0; i < eh.phnum; i++) {
+		struct phdr ph;
 
-		memcpy(&ph, d + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
-		if (ph.p_type != PT_LOAD && ph.p_type != PT_NOTE)
+		read_phdr(&ph, d + eh.phoff + (uint64_t)i * phsize, is32);
+		if (ph.type != PT_LOAD && ph.type != PT_NOTE)
 			continue;
-		if (!in_file(ph.p_offset, ph.p_filesz, size))
+		if (!in_file(ph.offset, ph.filesz, size))
 			return glue_err(-EINVAL,
 					"%s: file is truncated (program header %d: %" PRIu64
 					" bytes at offset 0x%" PRIx64 ", file has %zu bytes)",
-					what, i, (uint64_t)ph.p_filesz, (uint64_t)ph.p_offset,
-					size);
-		if (ph.p_type == PT_NOTE) {
-			int r = scan_notes(out, d + ph.p_offset, ph.p_filesz, ph.p_align, what);
+					what, i, ph.filesz, ph.offset, size);
+		if (ph.type == PT_NOTE) {
+			int r = scan_notes(out, d + ph.offset, ph.filesz, ph.align, what);
 
 			if (r < 0)
 				return r;
 			continue;
 		}
-		if (ph.p_memsz == 0)
+		if (ph.memsz == 0)
 			continue;
-		if (ph.p_filesz > ph.p_memsz)
+		if (ph.filesz > ph.memsz)
 			return glue_err(-EINVAL,
 					"%s: program header %d: file size 0x%" PRIx64
 					" exceeds memory size 0x%" PRIx64,
-					what, i, (uint64_t)ph.p_filesz, (uint64_t)ph.p_memsz);
-		if (!glue_range_ok(ph.p_paddr, ph.p_memsz) ||
-		    !glue_range_ok(ph.p_vaddr, ph.p_memsz))
+					what, i, ph.filesz, ph.memsz);
+		if (!glue_range_ok(ph.paddr, ph.memsz) || !glue_range_ok(ph.vaddr, ph.memsz))
 			return glue_err(-EINVAL,
 					"%s: program header %d: segment at 0x%" PRIx64
 					" (0x%" PRIx64 " bytes) wraps around the address space",
-					what, i, (uint64_t)ph.p_paddr, (uint64_t)ph.p_memsz);
+					what, i, ph.paddr, ph.memsz);
 		if (out->nloads == GLUE_ELF_MAX_LOADS)
 			return glue_err(-EINVAL, "%s: more than %d loadable segments", what,
 					GLUE_ELF_MAX_LOADS);
-		vaddrs[out->nloads] = ph.p_vaddr;
+		vaddrs[out->nloads] = ph.vaddr;
 		out->loads[out->nloads++] = (struct glue_elf_load){
-			.offset = ph.p_offset,
-			.filesz = ph.p_filesz,
-			.paddr = ph.p_paddr,
-			.memsz = ph.p_memsz,
+			.offset = ph.offset,
+			.filesz = ph.filesz,
+			.paddr = ph.paddr,
+			.memsz = ph.memsz,
 		};
-		out->start = GLUE_MIN(out->start, (uint64_t)ph.p_paddr);
-		out->end = GLUE_MAX(out->end, (uint64_t)(ph.p_paddr + ph.p_memsz));
+		out->start = GLUE_MIN(out->start, ph.paddr);
+		out->end = GLUE_MAX(out->end, (uint64_t)(ph.paddr + ph.memsz));
 	}
 	if (out->nloads == 0)
 		return glue_err(-EINVAL, "%s: ELF has no loadable segment", what);
 
 	/* vmlinux's e_entry is physical; other images may give the high
 	 * virtual alias, which maps through its segment's p_vaddr. */
-	if (eh.e_entry < GLUE_ELF_KERNEL_VIRT_BASE &&
-	    find_load(out, vaddrs, eh.e_entry, false) >= 0) {
-		out->entry = eh.e_entry;
+	if (eh.entry < GLUE_ELF_KERNEL_VIRT_BASE && find_load(out, vaddrs, eh.entry, false) >= 0) {
+		out->entry = eh.entry;
 	} else {
-		int s = find_load(out, vaddrs, eh.e_entry, true);
+		int s = find_load(out, vaddrs, eh.entry, true);
 
 		if (s < 0)
 			return glue_err(-EINVAL,
 					"%s: entry point 0x%" PRIx64
 					" is outside every loadable segment",
-					what, (uint64_t)eh.e_entry);
-		out->entry = out->loads[s].paddr + (eh.e_entry - vaddrs[s]);
+					what, (uint64_t)eh.entry);
+		out->entry = out->loads[s].paddr + (eh.entry - vaddrs[s]);
 	}
 	if (out->has_pvh && find_load(out, vaddrs, out->pvh_entry, false) < 0)
 		return glue_err(-EINVAL,

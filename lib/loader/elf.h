@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ELF64 x86-64 executables (vmlinux, test guests): validation, PT_LOAD
- * placement by p_paddr, entry translation, the Xen PVH entry note.
+ * ELF executables (ELF64 x86-64 vmlinux and test guests; ELF32 i386 PVH
+ * kernels, what `ld -m elf_i386` makes): validation, PT_LOAD placement by
+ * p_paddr, entry translation, the Xen PVH entry note.
  * Every offset and size read from the file is checked against the buffer.
  */
 #ifndef GLUE_LOADER_ELF_H
@@ -29,6 +30,7 @@ struct glue_elf {
 	uint64_t entry;	    /* guest-physical entry point */
 	uint64_t pvh_entry; /* XEN_ELFNOTE_PHYS32_ENTRY, valid if has_pvh */
 	bool has_pvh;
+	bool elf32;	/* ELF32 container: bootable only through PVH */
 	uint64_t start; /* lowest p_paddr of the PT_LOADs */
 	uint64_t end;	/* highest p_paddr + p_memsz */
 	size_t nloads;
@@ -39,7 +41,8 @@ struct glue_elf {
 bool glue_elf_is_elf(const void *data, size_t size);
 
 /*
- * Validate an ELF64 little-endian x86-64 executable of size bytes and fill
+ * Validate an ELF64 x86-64 or ELF32 i386 little-endian executable of size
+ * bytes and fill
  * out. Trailing data after what the headers describe is allowed (relocation
  * data follows vmlinux inside a bzImage). what names the image in messages
  * ("kernel 'vmlinux'"). Returns 0 or -EINVAL / -ENOEXEC with a message.

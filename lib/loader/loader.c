@@ -181,6 +181,11 @@ static int plan_elf(struct plan *p, const struct glue_elf *elf, const uint8_t *d
 					p->what);
 		p->entry = elf->pvh_entry;
 		p->protocol = GLUE_ENTRY_PVH;
+	} else if (elf->elf32) {
+		return glue_err(-EINVAL,
+				"%s: a 32-bit ELF kernel boots only through its Xen PVH entry "
+				"note (XEN_ELFNOTE_PHYS32_ENTRY), and it has none",
+				p->what);
 	} else {
 		p->entry = elf->entry;
 		p->protocol = GLUE_ENTRY_LINUX64;
@@ -205,6 +210,19 @@ static int read_initrd(const char *path, int *fd_out, uint64_t *size)
 	}
 	*fd_out = fd;
 	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int glue_loader_check_initrd(const char *path, uint64_t *size)
+{
+	uint64_t n;
+	int fd, r = read_initrd(path, &fd, &n);
+
+	if (r < 0)
+		return r;
+	close(fd);
+	if (size)
+		*size = n;
 	return 0;
 }
 
@@ -280,13 +298,14 @@ static int check_kernel_range(const struct plan *p, const struct glue_mem *mem, 
 				(uint64_t)((end - start + GLUE_MiB - 1) / GLUE_MiB),
 				p->span_is_kernel ? ", init_size included" : "",
 				(uint64_t)(glue_mem_ram_size(mem) / GLUE_MiB));
-	/* the low boot area is ours: a kernel placed over it would be clobbered */
-	if (start < GLUE_BOOT_CMDLINE_GPA + cmdlen + 1 && GLUE_BOOT_PVH_INFO_GPA < end)
+	/* The low boot area is glue's (boot GDT at 0x500, boot parameters,
+	 * page tables, command line): a kernel placed over it is clobbered. */
+	if (start < GLUE_BOOT_CMDLINE_GPA + cmdlen + 1)
 		return glue_err(-EINVAL,
 				"%s at 0x%" PRIx64 "-0x%" PRIx64
-				" overlaps the boot parameters at 0x%llx-0x%llx",
-				p->what, start, end, GLUE_BOOT_PVH_INFO_GPA,
-				GLUE_BOOT_CMDLINE_GPA + cmdlen + 1);
+				" overlaps glue's boot area at 0x0-0x%llx (boot GDT, boot "
+				"parameters, page tables, command line)",
+				p->what, start, end, GLUE_BOOT_CMDLINE_GPA + cmdlen + 1);
 	return 0;
 }
 

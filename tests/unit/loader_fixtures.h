@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Synthetic kernels for the loader tests: tiny ELF64 images, bzImages
+ * Synthetic kernels for the loader tests: tiny ELF64 and ELF32 images, bzImages
  * around a payload, and payloads compressed the way Linux does (the format's
  * stream followed by the uncompressed size as a 32-bit LE word).
  */
@@ -98,6 +98,54 @@ struct elf_opts {
 #define ELF_CODE_OFFSET 0x200
 
 /* An ELF64 x86-64 executable with one PT_LOAD (and a PT_NOTE if pvh). */
+/* An ELF32 i386 executable as `ld -m elf_i386` makes a PVH kernel: one
+ * PT_LOAD of code at paddr and, if pvh_entry, a PT_NOTE with Xen's
+ * PHYS32_ENTRY (a 4-byte value). */
+static inline struct buf make_elf32(uint32_t paddr, uint32_t pvh_entry, uint32_t code_size)
+{
+	size_t note_off = sizeof(Elf32_Ehdr) + 2 * sizeof(Elf32_Phdr), code_off = 0x100;
+	struct buf b = {.len = code_off + code_size};
+	Elf32_Ehdr *eh;
+	Elf32_Phdr *ph;
+
+	b.p = calloc(1, b.len);
+	eh = (Elf32_Ehdr *)b.p;
+	ph = (Elf32_Phdr *)(b.p + sizeof(*eh));
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS32;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	eh->e_type = ET_EXEC;
+	eh->e_machine = EM_386;
+	eh->e_version = EV_CURRENT;
+	eh->e_entry = paddr;
+	eh->e_phoff = sizeof(*eh);
+	eh->e_ehsize = sizeof(*eh);
+	eh->e_phentsize = sizeof(*ph);
+	eh->e_phnum = pvh_entry ? 2 : 1;
+	ph[0] = (Elf32_Phdr){.p_type = PT_LOAD,
+			     .p_offset = code_off,
+			     .p_vaddr = paddr,
+			     .p_paddr = paddr,
+			     .p_filesz = code_size,
+			     .p_memsz = code_size + 0x1000,
+			     .p_flags = PF_R | PF_X,
+			     .p_align = 0x1000};
+	if (pvh_entry) {
+		uint32_t note[3 + 1 + 1] = {4, 4, 18, 0, pvh_entry};
+
+		memcpy(&note[3], "Xen", 4);
+		memcpy(b.p + note_off, note, sizeof(note));
+		ph[1] = (Elf32_Phdr){.p_type = PT_NOTE,
+				     .p_offset = note_off,
+				     .p_filesz = sizeof(note),
+				     .p_align = 4};
+	}
+	for (uint32_t i = 0; i < code_size; i++)
+		b.p[code_off + i] = (uint8_t)(i * 7 + 1);
+	return b;
+}
+
 static inline struct buf make_elf(const struct elf_opts *o)
 {
 	struct buf b = {0};

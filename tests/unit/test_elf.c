@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* ELF64 kernel parsing and loading (lib/loader/elf.c). */
+/* ELF kernel parsing and loading (lib/loader/elf.c): ELF64, and ELF32 PVH. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -96,9 +96,67 @@ Test(elf, wrong_class_machine_or_type_is_not_a_kernel)
 	cr_assert_eq(glue_elf_parse(&e, b.p, b.len, "k"), -ENOEXEC);
 	cr_assert(strstr(glue_error_last(), "not an executable"), "%s", glue_error_last());
 	eh->e_type = ET_EXEC;
-	eh->e_ident[EI_CLASS] = ELFCLASS32;
+	eh->e_ident[EI_CLASS] = 3;
 	cr_assert_eq(glue_elf_parse(&e, b.p, b.len, "k"), -ENOEXEC);
-	cr_assert(strstr(glue_error_last(), "not ELF64"), "%s", glue_error_last());
+	cr_assert(strstr(glue_error_last(), "class 3 is neither ELF32 nor ELF64"), "%s",
+		  glue_error_last());
+	buf_free(&b);
+}
+
+Test(elf, elf32_pvh_kernel_parses_and_loads)
+{
+	struct buf b = make_elf32(0x1000000, 0x1000010, 0x80);
+	struct glue_mem *mem;
+	struct glue_elf e;
+	uint8_t got[0x80];
+
+	cr_assert_eq(glue_elf_parse(&e, b.p, b.len, "t"), 0, "%s", glue_error_last());
+	cr_assert(e.elf32);
+	cr_assert(e.has_pvh);
+	cr_assert_eq(e.pvh_entry, 0x1000010);
+	cr_assert_eq(e.entry, 0x1000000);
+	cr_assert_eq(e.nloads, 1);
+	cr_assert_eq(e.loads[0].filesz, 0x80);
+	cr_assert_eq(e.loads[0].memsz, 0x1080);
+	cr_assert_eq(e.end, 0x1001080);
+	cr_assert_eq(glue_mem_new(&mem), 0);
+	cr_assert_eq(glue_mem_add(mem, 0, 64 << 20, GLUE_MEM_RAM), 0);
+	cr_assert_eq(glue_elf_load(mem, &e, b.p, b.len, "t"), 0, "%s", glue_error_last());
+	cr_assert_eq(glue_mem_read(mem, 0x1000000, got, sizeof(got)), 0);
+	cr_assert_arr_eq(got, b.p + 0x100, sizeof(got));
+	glue_mem_free(mem);
+	buf_free(&b);
+}
+
+Test(elf, elf32_is_validated_like_elf64)
+{
+	struct buf b = make_elf32(0x1000000, 0x1000010, 0x80);
+	Elf32_Ehdr *eh = (Elf32_Ehdr *)b.p;
+	Elf32_Phdr *ph = (Elf32_Phdr *)(b.p + sizeof(*eh));
+	struct glue_elf e;
+
+	eh->e_machine = EM_X86_64;
+	cr_assert_eq(glue_elf_parse(&e, b.p, b.len, "k"), -ENOEXEC);
+	cr_assert(strstr(glue_error_last(), "ELF32 machine 62 is not i386"), "%s",
+		  glue_error_last());
+	eh->e_machine = EM_386;
+	eh->e_phentsize = sizeof(Elf64_Phdr);
+	cr_assert_eq(glue_elf_parse(&e, b.p, b.len, "k"), -EINVAL);
+	cr_assert(strstr(glue_error_last(), "program header size 56 (expected 32)"), "%s",
+		  glue_error_last());
+	eh->e_phentsize = sizeof(Elf32_Phdr);
+	ph[0].p_filesz = 0x100000; /* past the end of the file */
+	cr_assert_eq(glue_elf_parse(&e, b.p, b.len, "k"), -EINVAL);
+	cr_assert(strstr(glue_error_last(), "truncated"), "%s", glue_error_last());
+	ph[0].p_filesz = 0x80;
+	ph[0].p_paddr = 0xfffff000; /* paddr + memsz wraps past 4 GiB: fine in 64 bits */
+	cr_assert_eq(glue_elf_parse(&e, b.p, b.len, "k"), -EINVAL);
+	cr_assert(strstr(glue_error_last(), "PVH entry 0x1000010 is outside"), "%s",
+		  glue_error_last());
+	/* every truncation of the headers is refused, never read past */
+	ph[0].p_paddr = 0x1000000;
+	for (size_t len = 0; len < sizeof(Elf32_Ehdr) + 2 * sizeof(Elf32_Phdr) + 20; len++)
+		cr_assert_neq(glue_elf_parse(&e, b.p, len, "k"), 0, "length %zu accepted", len);
 	buf_free(&b);
 }
 

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -522,17 +523,49 @@ Test(loader, elf_segments_on_both_sides_of_the_hole)
 
 Test(loader, elf_over_the_boot_area_is_refused)
 {
-	struct buf b = make_elf(&(struct elf_opts){.paddr = 0x8000});
-	struct glue_kernel *k = open_buf(&b);
+	/* 0x8000: boot parameters; 0x1000 and 0x400: below them, where the boot
+	 * GDT (0x500) and nothing else of glue's lies. */
+	const uint64_t at[] = {0x8000, 0x1000, 0x400, 0x1f000};
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		struct buf b = make_elf(&(struct elf_opts){.paddr = at[i]});
+		struct glue_kernel *k = open_buf(&b);
+		struct glue_mem *mem = x86_mem(64 * MiB);
+		struct glue_boot_info info;
+
+		cr_assert_eq(load_mode(mem, k, GLUE_BOOT_ELF64, NULL, &info), -EINVAL,
+			     "ELF at 0x%" PRIx64 " accepted", at[i]);
+		cr_assert(strstr(glue_error_last(), "overlaps glue's boot area at 0x0-0x"), "%s",
+			  glue_error_last());
+		glue_mem_free(mem);
+		glue_kernel_free(k);
+		buf_free(&b);
+	}
+}
+
+Test(loader, elf32_boots_through_pvh_only)
+{
+	struct buf pvh = make_elf32(0x1000000, 0x1000010, 0x80);
+	struct buf nopvh = make_elf32(0x1000000, 0, 0x80);
+	struct glue_kernel *k = open_buf(&pvh), *kn = open_buf(&nopvh);
 	struct glue_mem *mem = x86_mem(64 * MiB);
 	struct glue_boot_info info;
 
+	cr_assert_eq(load_mode(mem, k, GLUE_BOOT_AUTO, NULL, &info), 0, "%s", glue_error_last());
+	cr_assert_eq(info.protocol, GLUE_ENTRY_PVH);
+	cr_assert_eq(info.entry, 0x1000010);
+	cr_assert_eq(info.mode_used, GLUE_BOOT_PVH);
 	cr_assert_eq(load_mode(mem, k, GLUE_BOOT_ELF64, NULL, &info), -EINVAL);
-	cr_assert(strstr(glue_error_last(), "overlaps the boot parameters"), "%s",
-		  glue_error_last());
+	cr_assert(strstr(glue_error_last(), "32-bit ELF kernel boots only through its Xen PVH"),
+		  "%s", glue_error_last());
+	cr_assert_eq(load_mode(mem, kn, GLUE_BOOT_AUTO, NULL, &info), -EINVAL);
+	cr_assert(strstr(glue_error_last(), "32-bit ELF kernel boots only through its Xen PVH"),
+		  "%s", glue_error_last());
 	glue_mem_free(mem);
 	glue_kernel_free(k);
-	buf_free(&b);
+	glue_kernel_free(kn);
+	buf_free(&pvh);
+	buf_free(&nopvh);
 }
 
 Test(loader, cmdline_limit_names_both_lengths)
@@ -737,28 +770,18 @@ Test(loader, config_size_gates_new_fields)
 }
 
 /*
- * Debian's cloud kernel, when the machine has it.
+ * Debian's stock kernel: $GLUE_TEST_VMLINUZ names it (scripts/test.sh sets
+ * it to the one it fetched, `python3 testhost/images.py kernel`).
  */
 
-static char *find_vmlinuz(void)
+static const char *find_vmlinuz(void)
 {
-	static char path[300];
-	DIR *d = opendir("/tmp/k/x/boot");
-	struct dirent *e;
+	const char *path = getenv("GLUE_TEST_VMLINUZ");
 
-	path[0] = '\0';
-	while (d && (e = readdir(d))) {
-		if (strncmp(e->d_name, "vmlinuz-", 8) == 0) {
-			snprintf(path, sizeof(path), "/tmp/k/x/boot/%s", e->d_name);
-			break;
-		}
-	}
-	if (d)
-		closedir(d);
-	return path[0] ? path : NULL;
+	return path && *path && access(path, R_OK) == 0 ? path : NULL;
 }
 
-Test(debian, cloud_kernel_unpacks_and_parses, .timeout = 60)
+Test(debian, stock_kernel_unpacks_and_parses, .timeout = 60)
 {
 	const char *path = find_vmlinuz();
 	struct glue_kernel *k;
@@ -769,7 +792,7 @@ Test(debian, cloud_kernel_unpacks_and_parses, .timeout = 60)
 	struct glue_elf e;
 
 	if (!path)
-		cr_skip_test("no Debian vmlinuz in /tmp/k/x/boot");
+		cr_skip_test("no Debian vmlinuz: set GLUE_TEST_VMLINUZ (scripts/test.sh does)");
 	cr_assert_eq(glue_kernel_open(&k, path), 0, "%s", glue_error_last());
 	cr_assert_eq(glue_kernel_format(k), GLUE_KERNEL_BZIMAGE);
 	cr_assert_geq(glue_kernel_protocol(k), 0x020c);
@@ -790,7 +813,7 @@ Test(debian, cloud_kernel_unpacks_and_parses, .timeout = 60)
 		cr_assert_eq(len, claimed);
 	}
 	cr_assert_eq(glue_elf_parse(&e, elf, len, "vmlinux"), 0, "%s", glue_error_last());
-	cr_assert(e.has_pvh, "Debian's cloud kernel has CONFIG_PVH");
+	cr_assert(e.has_pvh, "Debian's kernels have CONFIG_PVH");
 	cr_assert_eq(e.start, k->bz.pref_address);
 	free(elf);
 
