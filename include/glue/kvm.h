@@ -65,6 +65,12 @@ GLUE_API int glue_vm_set_memory(struct glue_vm *vm, struct glue_mem *mem);
 #define GLUE_X86_IDENTITY_MAP_ADDR 0xFFFBC000ULL
 GLUE_API int glue_vm_setup_x86(struct glue_vm *vm);
 
+/* The VM's kvm-clock (KVM_GET_CLOCK / KVM_SET_CLOCK), in nanoseconds. A
+ * VMM that pauses a VM saves it and sets it back on resume, so the guest's
+ * clock does not jump over the pause. */
+GLUE_API int glue_vm_get_clock(struct glue_vm *vm, uint64_t *ns);
+GLUE_API int glue_vm_set_clock(struct glue_vm *vm, uint64_t ns);
+
 /* Drive an irqchip input (GSI) to level 0 or 1. */
 GLUE_API int glue_vm_irq_line(struct glue_vm *vm, uint32_t gsi, int level);
 /* KVM_IRQFD: writes to eventfd fd inject gsi. resample_fd may be -1. */

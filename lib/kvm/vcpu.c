@@ -273,6 +273,16 @@ static void describe_crash(struct glue_vcpu *vcpu, const struct glue_mem *mem,
 		 bytes, info->insn_len ? ")" : "");
 }
 
+static bool at_reset_vector(struct glue_vcpu *vcpu)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+
+	return ioctl(vcpu->fd, KVM_GET_REGS, &regs) == 0 &&
+	       ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) == 0 && regs.rip == 0xfff0 &&
+	       sregs.cs.selector == 0xf000 && sregs.cs.base == 0xffff0000;
+}
+
 int glue_vcpu_run(struct glue_vcpu *vcpu, const struct glue_mem *mem,
 		  struct glue_vcpu_exit_info *info)
 {
@@ -320,6 +330,16 @@ int glue_vcpu_run(struct glue_vcpu *vcpu, const struct glue_mem *mem,
 		}
 	case KVM_EXIT_SHUTDOWN:
 		describe_crash(vcpu, mem, info, "triple fault");
+		if (at_reset_vector(vcpu)) {
+			/* On AMD, KVM resets the vCPU on a shutdown intercept
+			 * (the VMCB is undefined after one): where it faulted
+			 * is gone, and the reset vector is not the answer. */
+			info->insn_len = 0;
+			snprintf(info->message, sizeof(info->message),
+				 "vCPU %u: triple fault (where is not known: KVM reset the vCPU, "
+				 "as it does on AMD)",
+				 vcpu->id);
+		}
 		return GLUE_VCPU_CRASH;
 	case KVM_EXIT_INTERNAL_ERROR:
 		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION)

@@ -100,6 +100,25 @@ int glue_vm_setup_x86(struct glue_vm *vm)
 	return 0;
 }
 
+int glue_vm_get_clock(struct glue_vm *vm, uint64_t *ns)
+{
+	struct kvm_clock_data c = {0};
+
+	if (ioctl(vm->fd, KVM_GET_CLOCK, &c) < 0)
+		return glue_err_sys(-errno, "KVM_GET_CLOCK");
+	*ns = c.clock;
+	return 0;
+}
+
+int glue_vm_set_clock(struct glue_vm *vm, uint64_t ns)
+{
+	struct kvm_clock_data c = {.clock = ns};
+
+	if (ioctl(vm->fd, KVM_SET_CLOCK, &c) < 0)
+		return glue_err_sys(-errno, "KVM_SET_CLOCK");
+	return 0;
+}
+
 int glue_vm_irq_line(struct glue_vm *vm, uint32_t gsi, int level)
 {
 	struct kvm_irq_level irq = {.irq = gsi, .level = level ? 1 : 0};

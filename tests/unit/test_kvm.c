@@ -209,10 +209,17 @@ Test(kvm, triple_fault_is_a_described_crash)
 	pthread_cancel(t);
 	pthread_join(t, NULL);
 	cr_assert_eq(r, GLUE_VCPU_CRASH, "run returned %d (exit reason %u)", r, info.exit_reason);
-	cr_assert_neq(strstr(info.message, "RIP 0x1000"), NULL, "%s", info.message);
-	cr_assert_eq(info.insn_len, sizeof(info.insn), "instruction bytes are fetched");
-	cr_assert_eq(info.insn[0], 0x0f);
-	cr_assert_eq(info.insn[1], 0x0b);
+	cr_assert_neq(strstr(info.message, "triple fault"), NULL, "%s", info.message);
+	if (strstr(info.message, "KVM reset the vCPU")) {
+		/* AMD: the state is gone; what is said must not pretend. */
+		cr_assert_null(strstr(info.message, "RIP"), "%s", info.message);
+		cr_assert_eq(info.insn_len, 0);
+	} else {
+		cr_assert_neq(strstr(info.message, "RIP 0x1000"), NULL, "%s", info.message);
+		cr_assert_eq(info.insn_len, sizeof(info.insn), "instruction bytes are fetched");
+		cr_assert_eq(info.insn[0], 0x0f);
+		cr_assert_eq(info.insn[1], 0x0b);
+	}
 	teardown(&f);
 }
 
@@ -243,4 +250,23 @@ Test(kvm, kick_interrupts_a_spinning_guest)
 	cr_assert_eq(glue_vcpu_run(f.vcpu, f.mem, NULL), GLUE_VCPU_INTERRUPTED);
 	glue_vcpu_clear_kick(f.vcpu);
 	teardown(&f);
+}
+
+Test(kvm, clock_set_and_get)
+{
+	struct glue_kvm *kvm;
+	struct glue_vm *vm;
+	uint64_t ns = 0;
+
+	if (!have_kvm())
+		cr_skip_test("no usable /dev/kvm");
+	cr_assert_eq(glue_kvm_open(&kvm, NULL), 0, "%s", glue_error_last());
+	cr_assert_eq(glue_vm_new(&vm, kvm), 0, "%s", glue_error_last());
+	cr_assert_eq(glue_vm_set_clock(vm, 1000000000000ULL), 0, "%s", glue_error_last());
+	cr_assert_eq(glue_vm_get_clock(vm, &ns), 0, "%s", glue_error_last());
+	/* It runs on from where it was set. */
+	cr_assert_geq(ns, 1000000000000ULL);
+	cr_assert_lt(ns, 1000000000000ULL + 5000000000ULL, "clock %llu", (unsigned long long)ns);
+	glue_vm_free(vm);
+	glue_kvm_free(kvm);
 }
