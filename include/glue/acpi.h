@@ -3,15 +3,20 @@
  * ACPI tables for an x86 guest: how a kernel without MP-table support (e.g.
  * Debian's cloud kernel) finds its CPUs, I/O APIC and legacy devices.
  *
- * Hardware-reduced ACPI (no PM timer, SCI, GPE or sleep registers), as
- * Firecracker and cloud-hypervisor use. Written at addr, in this order, each
- * 8-byte aligned:
+ * Hardware-reduced ACPI (no PM timer, SCI or GPE), as Firecracker and
+ * cloud-hypervisor use; with pm set, the sleep registers and a Generic Event
+ * Device of <glue/acpi_pm.h> give the guest poweroff (S5) and a power
+ * button. Written at addr, in this order, each 8-byte aligned:
  *   RSDP  revision 2 (ACPI 2.0+), at addr itself, RSDT address 0
  *   XSDT  pointing at the FADT and the MADT
  *   FADT  revision 6 (ACPI 6.5): HW_REDUCED_ACPI, DSDT and X_DSDT, IA-PC
- *         boot flags from the configured devices, hypervisor vendor "GLUE"
+ *         boot flags from the configured devices, hypervisor vendor "GLUE";
+ *         with pm, SLEEP_CONTROL_REG / SLEEP_STATUS_REG at pm_port, +1
  *   DSDT  \_SB devices with _HID/_CRS for the configured legacy devices:
- *         COM1 (PNP0501), the i8042 keyboard (PNP0303), the RTC (PNP0B00)
+ *         COM1 (PNP0501), the i8042 keyboard (PNP0303), the RTC (PNP0B00);
+ *         with pm, \_S5 (SLP_TYP 5), a power button PWRB (PNP0C0C) and a
+ *         GED0 (ACPI0013) on pm_gsi whose _EVT reads the event register at
+ *         pm_port + 2 and notifies PWRB (0x80) for bit 0
  *   MADT  one enabled local APIC per vCPU (processor UID = APIC ID = vCPU
  *         index), the I/O APIC (ID = ncpus, GSI base 0), LINT1 = NMI on all
  *         processors. No interrupt source overrides: KVM routes ISA IRQ n to
@@ -48,6 +53,10 @@ struct glue_acpi_config {
 	bool serial;	      /* COM1 at 0x3F8, IRQ 4; default true */
 	bool i8042;	      /* keyboard controller at 0x60/0x64, IRQ 1; default true */
 	bool rtc;	      /* CMOS RTC at 0x70-0x71, IRQ 8; default true */
+	/* Added in 0.2: the ACPI PM device of <glue/acpi_pm.h>. */
+	bool pm;	  /* describe it; default false (only with the device) */
+	uint16_t pm_port; /* its ports; default GLUE_ACPI_PM_PORT (0x600) */
+	uint32_t pm_gsi;  /* its GED interrupt; default GLUE_ACPI_PM_GSI (9) */
 };
 
 /*
@@ -66,6 +75,9 @@ static inline void glue_acpi_config_init(struct glue_acpi_config *cfg)
 	cfg->serial = true;
 	cfg->i8042 = true;
 	cfg->rtc = true;
+	cfg->pm = false;
+	cfg->pm_port = 0x600;
+	cfg->pm_gsi = 9;
 }
 
 /*

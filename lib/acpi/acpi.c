@@ -44,7 +44,13 @@
 #define FADT_FLAGS 112
 #define FADT_MINOR_VERSION 131
 #define FADT_X_DSDT 140
+#define FADT_SLEEP_CONTROL 244
+#define FADT_SLEEP_STATUS 256
 #define FADT_HYPERVISOR_VENDOR 268
+
+/* Generic Address Structure: one byte in system I/O space. */
+#define GAS_SYSTEM_IO 1
+#define GAS_ACCESS_BYTE 1
 
 /* FADT fixed feature flags. */
 #define FADT_F_WBINVD (1U << 0)
@@ -83,6 +89,13 @@
 #define RTC_BASE 0x70
 #define RTC_IRQ 8
 
+/* ACPI PM device (<glue/acpi_pm.h>): the GED's event register, the power
+ * button's notification and the SLP_TYP of \_S5. */
+#define PM_GED_EVENTS 2
+#define PM_EVENT_POWER_BUTTON 0x1
+#define NOTIFY_POWER_BUTTON 0x80
+#define SLP_TYP_S5 5
+
 /* Plenty for the three devices (about 170 bytes of AML). */
 #define DSDT_MAX 1024
 
@@ -102,6 +115,13 @@ static int get_config(const struct glue_acpi_config *in, struct glue_acpi_config
 	glue_acpi_config_init(out);
 	memcpy(out, in, GLUE_MIN((size_t)in->size, sizeof(*out)));
 	out->size = sizeof(*out);
+	if (out->pm && out->pm_gsi > 23)
+		return glue_err(-EINVAL,
+				"ACPI tables: PM interrupt GSI %u is not an I/O APIC pin (0-23)",
+				out->pm_gsi);
+	if (out->pm && out->pm_port > 0xffff - 3)
+		return glue_err(-EINVAL, "ACPI tables: PM ports at %#x run past 0xffff",
+				out->pm_port);
 	if (out->ncpus == 0 || out->ncpus > GLUE_ACPI_MAX_CPUS)
 		return glue_err(-EINVAL, "ACPI tables: %u CPUs (supported: 1-%d)", out->ncpus,
 				GLUE_ACPI_MAX_CPUS);
@@ -149,6 +169,47 @@ static void dsdt_device(struct glue_aml *a, const char *name, const char *hid,
 }
 
 /*
+ * The power button and the Generic Event Device that signals it: Linux's
+ * evged driver runs _EVT on the GED's interrupt; _EVT reads (and so clears)
+ * the event register and notifies the button, whose driver reports
+ * KEY_POWER to userspace (acpid, systemd-logind), which powers off.
+ */
+static void dsdt_pm(struct glue_aml *a, const struct glue_acpi_config *cfg)
+{
+	uint8_t crs_buf[32];
+	struct glue_aml crs;
+	size_t dev, method, cond;
+
+	dev = glue_aml_device_begin(a, "PWRB");
+	glue_aml_name(a, "_HID");
+	glue_aml_eisaid(a, "PNP0C0C");
+	glue_aml_name(a, "_UID");
+	glue_aml_integer(a, 0);
+	glue_aml_pkg_end(a, dev);
+
+	glue_aml_init(&crs, crs_buf, sizeof(crs_buf));
+	glue_aml_res_ext_irq_edge(&crs, cfg->pm_gsi);
+	glue_aml_res_end(&crs);
+	a->bad |= !glue_aml_ok(&crs);
+	dev = glue_aml_device_begin(a, "GED0");
+	glue_aml_name(a, "_HID");
+	glue_aml_string(a, "ACPI0013");
+	glue_aml_name(a, "_UID");
+	glue_aml_integer(a, 0);
+	glue_aml_name(a, "_CRS");
+	glue_aml_buffer(a, crs.buf, crs.len);
+	glue_aml_opregion_io(a, "GEDR", (uint16_t)(cfg->pm_port + PM_GED_EVENTS), 1);
+	glue_aml_field_byte(a, "GEDR", "GEVT");
+	method = glue_aml_method_begin(a, "_EVT", 1, true);
+	glue_aml_store_to_local(a, "GEVT", 0);
+	cond = glue_aml_if_local_and_begin(a, 0, PM_EVENT_POWER_BUTTON);
+	glue_aml_notify(a, "PWRB", NOTIFY_POWER_BUTTON);
+	glue_aml_pkg_end(a, cond);
+	glue_aml_pkg_end(a, method);
+	glue_aml_pkg_end(a, dev);
+}
+
+/*
  * The DSDT's AML body (after the header) into buf. Linux binds its 8250,
  * i8042 and rtc-cmos drivers to these PNP devices; in hardware-reduced mode
  * it has no legacy PIC and sets up ISA IRQs only from _CRS.
@@ -161,7 +222,14 @@ static int build_dsdt_body(const struct glue_acpi_config *cfg, uint8_t *buf, siz
 	size_t scope;
 
 	glue_aml_init(&a, buf, cap);
-	if (cfg->serial || cfg->i8042 || cfg->rtc) {
+	if (cfg->pm) {
+		/* {SLP_TYPa, SLP_TYPb, reserved, reserved} */
+		const uint64_t s5[] = {SLP_TYP_S5, SLP_TYP_S5, 0, 0};
+
+		glue_aml_name(&a, "_S5_");
+		glue_aml_package_ints(&a, s5, 4);
+	}
+	if (cfg->serial || cfg->i8042 || cfg->rtc || cfg->pm) {
 		scope = glue_aml_scope_begin(&a, "\\_SB_");
 		if (cfg->serial) {
 			glue_aml_init(&crs, crs_buf, sizeof(crs_buf));
@@ -189,6 +257,8 @@ static int build_dsdt_body(const struct glue_acpi_config *cfg, uint8_t *buf, siz
 			a.bad |= !glue_aml_ok(&crs);
 			dsdt_device(&a, "RTC_", "PNP0B00", &crs);
 		}
+		if (cfg->pm)
+			dsdt_pm(&a, cfg);
 		glue_aml_pkg_end(&a, scope);
 	}
 	if (!glue_aml_ok(&a))
@@ -255,6 +325,15 @@ static void write_xsdt(uint8_t *t, uint64_t fadt_gpa, uint64_t madt_gpa)
 	sdt_finish(t, len);
 }
 
+static void write_gas_io(uint8_t *g, uint64_t port)
+{
+	glue_put8(g, 0, GAS_SYSTEM_IO);
+	glue_put8(g, 1, 8); /* register width, bits */
+	glue_put8(g, 2, 0); /* bit offset */
+	glue_put8(g, 3, GAS_ACCESS_BYTE);
+	glue_put64(g, 4, port);
+}
+
 static void write_fadt(uint8_t *t, const struct glue_acpi_config *cfg, uint64_t dsdt_gpa)
 {
 	uint16_t boot_arch = IAPC_VGA_NOT_PRESENT;
@@ -277,6 +356,10 @@ static void write_fadt(uint8_t *t, const struct glue_acpi_config *cfg, uint64_t 
 	      FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |
 		      FADT_F_HW_REDUCED_ACPI);
 	/* 116..128: no reset register (Linux falls back to the i8042). */
+	if (cfg->pm) {
+		write_gas_io(t + FADT_SLEEP_CONTROL, cfg->pm_port);
+		write_gas_io(t + FADT_SLEEP_STATUS, (uint64_t)cfg->pm_port + 1);
+	}
 	/* 129: ARM boot architecture flags, 0 on x86. */
 	glue_put8(t, FADT_MINOR_VERSION, FADT_MINOR);
 	glue_put64(t, FADT_X_DSDT, dsdt_gpa);

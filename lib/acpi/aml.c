@@ -22,12 +22,29 @@
 #define AML_EXT_OP_PREFIX 0x5B
 #define AML_DEVICE_OP 0x82 /* after AML_EXT_OP_PREFIX */
 #define AML_ROOT_CHAR 0x5C
+#define AML_NULL_NAME 0x00
+#define AML_STRING_PREFIX 0x0D
+#define AML_PACKAGE_OP 0x12
+#define AML_METHOD_OP 0x14
+#define AML_LOCAL0_OP 0x60
+#define AML_STORE_OP 0x70
+#define AML_AND_OP 0x7B
+#define AML_NOTIFY_OP 0x86
+#define AML_IF_OP 0xA0
+#define AML_OPREGION_OP 0x80 /* after AML_EXT_OP_PREFIX */
+#define AML_FIELD_OP 0x81    /* after AML_EXT_OP_PREFIX */
+#define AML_REGION_SYSTEM_IO 0x01
+#define AML_FIELD_BYTE_ACC 0x01 /* ByteAcc, NoLock, Preserve */
 
 /* Small resource data items (ACPI 6.5, 6.4.2). */
 #define RES_IRQ_NOFLAGS 0x22 /* type 0x04, length 2 */
 #define RES_IO 0x47	     /* type 0x08, length 7 */
 #define RES_IO_DECODE16 0x01
 #define RES_END_TAG 0x79 /* type 0x0F, length 1 */
+/* Large item: Extended Interrupt Descriptor (6.4.3.6). */
+#define RES_EXT_IRQ 0x89
+#define RES_EXT_IRQ_CONSUMER 0x01
+#define RES_EXT_IRQ_EDGE 0x02
 
 /* Largest value a PkgLength can encode (28 bits). */
 #define PKG_LENGTH_MAX 0x0FFFFFFFU
@@ -265,6 +282,102 @@ void glue_aml_buffer(struct glue_aml *a, const void *p, size_t n)
 	glue_aml_pkg_end(a, mark);
 }
 
+void glue_aml_string(struct glue_aml *a, const char *str)
+{
+	for (const char *c = str; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			a->bad = true;
+	glue_aml_byte(a, AML_STRING_PREFIX);
+	glue_aml_bytes(a, str, strlen(str) + 1);
+}
+
+void glue_aml_package_ints(struct glue_aml *a, const uint64_t *v, uint8_t n)
+{
+	size_t mark;
+
+	glue_aml_byte(a, AML_PACKAGE_OP);
+	mark = glue_aml_pkg_begin(a);
+	glue_aml_byte(a, n);
+	for (uint8_t i = 0; i < n; i++)
+		glue_aml_integer(a, v[i]);
+	glue_aml_pkg_end(a, mark);
+}
+
+void glue_aml_opregion_io(struct glue_aml *a, const char *name, uint16_t port, uint8_t len)
+{
+	glue_aml_byte(a, AML_EXT_OP_PREFIX);
+	glue_aml_byte(a, AML_OPREGION_OP);
+	glue_aml_namestring(a, name);
+	glue_aml_byte(a, AML_REGION_SYSTEM_IO);
+	glue_aml_integer(a, port);
+	glue_aml_integer(a, len);
+}
+
+void glue_aml_field_byte(struct glue_aml *a, const char *region, const char *field)
+{
+	size_t mark;
+
+	glue_aml_byte(a, AML_EXT_OP_PREFIX);
+	glue_aml_byte(a, AML_FIELD_OP);
+	mark = glue_aml_pkg_begin(a);
+	glue_aml_namestring(a, region);
+	glue_aml_byte(a, AML_FIELD_BYTE_ACC);
+	/* A NamedField is a bare NameSeg and its width in bits (as a PkgLength). */
+	if (strlen(field) != 4 || strchr(field, '.') || field[0] == '\\')
+		a->bad = true;
+	else
+		glue_aml_bytes(a, field, 4);
+	glue_aml_byte(a, 8);
+	glue_aml_pkg_end(a, mark);
+}
+
+size_t glue_aml_method_begin(struct glue_aml *a, const char *name, uint8_t nargs, bool serialized)
+{
+	size_t mark;
+
+	if (nargs > 7)
+		a->bad = true;
+	glue_aml_byte(a, AML_METHOD_OP);
+	mark = glue_aml_pkg_begin(a);
+	glue_aml_namestring(a, name);
+	glue_aml_byte(a, (uint8_t)((nargs & 7) | (serialized ? 0x08 : 0)));
+	return mark;
+}
+
+static void local(struct glue_aml *a, uint8_t n)
+{
+	if (n > 7)
+		a->bad = true;
+	glue_aml_byte(a, (uint8_t)(AML_LOCAL0_OP + (n & 7)));
+}
+
+void glue_aml_store_to_local(struct glue_aml *a, const char *name, uint8_t n)
+{
+	glue_aml_byte(a, AML_STORE_OP);
+	glue_aml_namestring(a, name);
+	local(a, n);
+}
+
+size_t glue_aml_if_local_and_begin(struct glue_aml *a, uint8_t n, uint64_t mask)
+{
+	size_t mark;
+
+	glue_aml_byte(a, AML_IF_OP);
+	mark = glue_aml_pkg_begin(a);
+	glue_aml_byte(a, AML_AND_OP);
+	local(a, n);
+	glue_aml_integer(a, mask);
+	glue_aml_byte(a, AML_NULL_NAME); /* no target */
+	return mark;
+}
+
+void glue_aml_notify(struct glue_aml *a, const char *name, uint64_t value)
+{
+	glue_aml_byte(a, AML_NOTIFY_OP);
+	glue_aml_namestring(a, name);
+	glue_aml_integer(a, value);
+}
+
 void glue_aml_res_io(struct glue_aml *r, uint16_t min, uint16_t max, uint8_t align, uint8_t len)
 {
 	glue_aml_byte(r, RES_IO);
@@ -287,6 +400,15 @@ void glue_aml_res_irq(struct glue_aml *r, unsigned int irq)
 	glue_aml_byte(r, RES_IRQ_NOFLAGS);
 	glue_aml_byte(r, (uint8_t)mask);
 	glue_aml_byte(r, (uint8_t)(mask >> 8));
+}
+
+void glue_aml_res_ext_irq_edge(struct glue_aml *r, uint32_t gsi)
+{
+	glue_aml_byte(r, RES_EXT_IRQ);
+	put_le(r, 6, 2); /* length of what follows */
+	glue_aml_byte(r, RES_EXT_IRQ_CONSUMER | RES_EXT_IRQ_EDGE);
+	glue_aml_byte(r, 1); /* one interrupt */
+	put_le(r, gsi, 4);
 }
 
 void glue_aml_res_end(struct glue_aml *r)

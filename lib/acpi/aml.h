@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internal: a tiny AML (ACPI Machine Language) encoder, just what glue's
- * DSDT needs: scopes, devices, named integers and resource-template
- * buffers with I/O port and IRQ descriptors (ACPI 6.5 chapters 6.4, 20).
+ * DSDT needs: scopes, devices, named integers, strings and packages,
+ * resource-template buffers with I/O port and interrupt descriptors, and
+ * the few operators of the GED's _EVT method: an I/O operation region with
+ * one byte field, Method, Store, If/And, Notify (ACPI 6.5 chapters 6.4, 19,
+ * 20).
  *
  * Output goes into a caller-provided fixed buffer; running out of room
  * sets a sticky flag instead of failing each call, so a sequence of calls
@@ -65,6 +68,28 @@ void glue_aml_name(struct glue_aml *a, const char *name);
 size_t glue_aml_scope_begin(struct glue_aml *a, const char *name);
 size_t glue_aml_device_begin(struct glue_aml *a, const char *name);
 
+/* A string constant ("ACPI0013"): printable ASCII only. */
+void glue_aml_string(struct glue_aml *a, const char *s);
+
+/* Package () { integers }: PackageOp, PkgLength, the count, the values. */
+void glue_aml_package_ints(struct glue_aml *a, const uint64_t *v, uint8_t n);
+
+/* OperationRegion (name, SystemIO, port, len). */
+void glue_aml_opregion_io(struct glue_aml *a, const char *name, uint16_t port, uint8_t len);
+/* Field (region, ByteAcc, NoLock, Preserve) { field, 8 }: one byte field. */
+void glue_aml_field_byte(struct glue_aml *a, const char *region, const char *field);
+
+/* Method (name, nargs, Serialized or not) { ... }: returns the package mark
+ * to close with glue_aml_pkg_end(). */
+size_t glue_aml_method_begin(struct glue_aml *a, const char *name, uint8_t nargs,
+			     bool serialized);
+/* Store (name, Local<n>). */
+void glue_aml_store_to_local(struct glue_aml *a, const char *name, uint8_t local);
+/* If (And (Local<n>, mask)) { ...: returns the mark to close. */
+size_t glue_aml_if_local_and_begin(struct glue_aml *a, uint8_t local, uint64_t mask);
+/* Notify (name, value). */
+void glue_aml_notify(struct glue_aml *a, const char *name, uint64_t value);
+
 /* Buffer () { bytes }: BufferOp, PkgLength, the size and the bytes. */
 void glue_aml_buffer(struct glue_aml *a, const void *p, size_t n);
 
@@ -76,6 +101,9 @@ void glue_aml_buffer(struct glue_aml *a, const void *p, size_t n);
 void glue_aml_res_io(struct glue_aml *r, uint16_t min, uint16_t max, uint8_t align, uint8_t len);
 /* IRQNoFlags () { irq } (edge-triggered, active high: ISA); irq 0-15. */
 void glue_aml_res_irq(struct glue_aml *r, unsigned int irq);
+/* Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi }: the
+ * extended descriptor, for GSIs of the I/O APIC. */
+void glue_aml_res_ext_irq_edge(struct glue_aml *r, uint32_t gsi);
 /* End tag, with the checksum that makes the whole template sum to zero. */
 void glue_aml_res_end(struct glue_aml *r);
 

@@ -221,10 +221,18 @@ struct dsdt_dev {
 	int nio;
 	uint16_t irq_mask;
 	int nirq;
+	char hid_str[16]; /* a string _HID ("ACPI0013") */
+	uint32_t ext_irq; /* Interrupt () descriptor's GSI */
+	int next_irq;
+	uint8_t ext_irq_flags;
+	char method[5];	      /* the one method it has (_EVT) */
+	uint16_t region_port; /* its SystemIO operation region */
 };
 
 struct parsed {
 	uint64_t rsdp_gpa;
+	uint64_t s5[4];
+	int s5_count;
 	struct table xsdt, fadt, dsdt, madt;
 	uint32_t xsdt_entries;
 	/* MADT */
@@ -318,6 +326,16 @@ static void parse_crs(const uint8_t *p, size_t n, struct dsdt_dev *d)
 	while (off < n) {
 		uint8_t tag = p[off], len = tag & 7;
 
+		if (tag == 0x89) { /* Extended Interrupt: length, flags, count, GSIs */
+			cr_assert_leq(off + 3 + 6, n, "%s: descriptor past the end", d->name);
+			cr_assert_eq(rd16(p + off + 1), 6, "%s: one interrupt", d->name);
+			cr_assert_eq(p[off + 4], 1);
+			d->ext_irq_flags = p[off + 3];
+			d->ext_irq = rd32(p + off + 5);
+			d->next_irq++;
+			off += 3 + 6;
+			continue;
+		}
 		cr_assert_eq(tag & 0x80, 0, "%s: large resource", d->name);
 		cr_assert_leq(off + 1 + len, n, "%s: descriptor past the end", d->name);
 		switch (tag >> 3) {
@@ -408,6 +426,19 @@ static size_t parse_data(const uint8_t *p, size_t n, uint64_t *val, const uint8_
 		*buf = p + off;
 		*buf_len = size;
 		return 1 + pl;
+	case 0x0D: /* String */
+		*buf = p + 1;
+		*buf_len = strnlen((const char *)p + 1, n - 1);
+		cr_assert_lt(1 + *buf_len, n, "unterminated string");
+		*val = UINT64_MAX;
+		return 2 + *buf_len;
+	case 0x12: /* Package: PkgLength, NumElements, the elements (integers here) */
+		pl = pkg_length(p + 1, &nb);
+		cr_assert_leq(1 + pl, n, "package past the end");
+		*val = p[1 + nb]; /* element count; the caller re-reads elements */
+		*buf = p + 2 + nb;
+		*buf_len = 1 + pl - (2 + nb);
+		return 1 + pl;
 	}
 	cr_assert_fail("unexpected data object %#x", p[0]);
 	return 0;
@@ -442,17 +473,59 @@ static size_t parse_terms(struct parsed *out, const uint8_t *p, size_t n, struct
 			out->ndevs++;
 			parse_terms(out, p + off, end - off, d);
 			off = end;
+		} else if (p[off] == 0x14) { /* Method: name and flags; body not parsed */
+			cr_assert_not_null(dev, "Method outside a device");
+			pl = pkg_length(p + off + 1, &nb);
+			end = off + 1 + pl;
+			cr_assert_leq(end, n, "method past the end");
+			parse_name(p + off + 1 + nb, end - off - 1 - nb, dev->method);
+			off = end;
+		} else if (p[off] == 0x5B && off + 1 < n && p[off + 1] == 0x80) { /* OpRegion */
+			const uint8_t *buf;
+			size_t buf_len;
+			uint64_t port, len;
+
+			cr_assert_not_null(dev, "OperationRegion outside a device");
+			off += 2;
+			off += parse_name(p + off, n - off, seg);
+			cr_assert_eq(p[off], 1, "SystemIO");
+			off++;
+			off += parse_data(p + off, n - off, &port, &buf, &buf_len);
+			off += parse_data(p + off, n - off, &len, &buf, &buf_len);
+			dev->region_port = (uint16_t)port;
+		} else if (p[off] == 0x5B && off + 1 < n && p[off + 1] == 0x81) { /* Field */
+			pl = pkg_length(p + off + 2, &nb);
+			cr_assert_leq(off + 2 + pl, n, "field past the end");
+			off += 2 + pl;
+		} else if (p[off] == 0x08 && !dev) { /* Name at the root: \_S5 */
+			const uint8_t *buf;
+			size_t buf_len;
+			uint64_t v;
+
+			off++;
+			off += parse_name(p + off, n - off, seg);
+			cr_assert_str_eq(seg, "_S5_", "unexpected name at the root");
+			off += parse_data(p + off, n - off, &v, &buf, &buf_len);
+			cr_assert_not_null(buf, "_S5 is a package");
+			out->s5_count = (int)v;
+			for (size_t e = 0, i = 0; e < v && i < buf_len; e++) {
+				const uint8_t *b2;
+				size_t l2;
+
+				i += parse_data(buf + i, buf_len - i, &out->s5[e], &b2, &l2);
+			}
 		} else if (p[off] == 0x08) { /* Name */
 			const uint8_t *buf;
 			size_t buf_len;
 			uint64_t v;
 
-			cr_assert_not_null(dev, "Name outside a device");
 			off++;
 			off += parse_name(p + off, n - off, seg);
 			off += parse_data(p + off, n - off, &v, &buf, &buf_len);
-			if (!strcmp(seg, "_HID")) {
-				cr_assert_null(buf);
+			if (!strcmp(seg, "_HID") && buf) {
+				cr_assert_lt(buf_len, sizeof(dev->hid_str));
+				memcpy(dev->hid_str, buf, buf_len);
+			} else if (!strcmp(seg, "_HID")) {
 				dev->hid = (uint32_t)v;
 			} else if (!strcmp(seg, "_UID")) {
 				dev->has_uid = true;
@@ -918,6 +991,153 @@ Test(acpi, iasl_disassembles)
 		cr_assert_null(strstr(dsl, "Error"), "%s", dsl);
 		cr_assert_null(strstr(dsl, "Warning"), "%s", dsl);
 		free(dsl);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+	free(p);
+	glue_mem_free(mem);
+}
+static const struct dsdt_dev *find_named(const struct parsed *p, const char *name)
+{
+	for (int i = 0; i < p->ndevs; i++)
+		if (!strcmp(p->devs[i].name, name))
+			return &p->devs[i];
+	return NULL;
+}
+
+/* What glue's own parser sees of the PM device: the FADT's two sleep
+ * registers (GAS: system I/O, 8 bits, byte access), \_S5 = {5, 5, 0, 0},
+ * PWRB and GED0 with its interrupt, region and _EVT. */
+static void check_pm_tables(const struct parsed *p, uint16_t port, uint32_t gsi)
+{
+	const uint8_t *f = p->fadt.p;
+	const struct dsdt_dev *ged = find_named(p, "GED0"), *btn = find_named(p, "PWRB");
+	uint32_t pnp0c0c;
+
+	for (int i = 0; i < 2; i++) {
+		const uint8_t *g = f + 244 + 12 * i;
+
+		cr_assert_eq(g[0], 1, "sleep register %d: system I/O", i);
+		cr_assert_eq(g[1], 8);
+		cr_assert_eq(g[3], 1, "byte access");
+		cr_assert_eq(rd32(g + 4), port + i, "sleep register %d at %#x", i, rd32(g + 4));
+		cr_assert_eq(rd32(g + 8), 0);
+	}
+	cr_assert_eq(p->s5_count, 4);
+	cr_assert_eq(p->s5[0], 5, "SLP_TYPa of S5");
+	cr_assert_eq(p->s5[1], 5);
+	cr_assert_not_null(btn, "no PWRB");
+	cr_assert(glue_aml_eisaid_value("PNP0C0C", &pnp0c0c));
+	cr_assert_eq(btn->hid, pnp0c0c);
+	cr_assert_not_null(ged, "no GED0");
+	cr_assert_str_eq(ged->hid_str, "ACPI0013");
+	cr_assert_eq(ged->next_irq, 1);
+	cr_assert_eq(ged->ext_irq, gsi);
+	cr_assert_eq(ged->ext_irq_flags, 0x03, "consumer, edge, active high, exclusive");
+	cr_assert_str_eq(ged->method, "_EVT");
+	cr_assert_eq(ged->region_port, port + 2, "the event register");
+}
+
+Test(acpi, pm_only_when_asked)
+{
+	struct glue_mem *mem = new_mem();
+	struct parsed *p = calloc(1, sizeof(*p));
+	struct glue_acpi_config cfg;
+	uint8_t zero[24] = {0};
+
+	cr_assert_eq(write_default(mem, 1, NULL), 0);
+	parse(mem, p);
+	cr_assert_null(find_named(p, "GED0"));
+	cr_assert_null(find_named(p, "PWRB"));
+	cr_assert_eq(p->s5_count, 0);
+	cr_assert_arr_eq(p->fadt.p + 244, zero, sizeof(zero), "no sleep registers");
+	memset(p, 0, sizeof(*p));
+	glue_acpi_config_init(&cfg);
+	cfg.pm = true;
+	cr_assert_eq(glue_acpi_write(mem, GLUE_ACPI_ADDR, &cfg, NULL), 0, "%s", glue_error_last());
+	parse(mem, p);
+	check_pm_tables(p, 0x600, 9);
+	cfg.pm_gsi = 24;
+	cr_assert_eq(glue_acpi_write(mem, GLUE_ACPI_ADDR, &cfg, NULL), -EINVAL);
+	cr_assert(strstr(glue_error_last(), "GSI 24"), "%s", glue_error_last());
+	cfg.pm_gsi = 9;
+	cfg.pm_port = 0xfffe;
+	cr_assert_eq(glue_acpi_write(mem, GLUE_ACPI_ADDR, &cfg, NULL), -EINVAL);
+	free(p);
+	glue_mem_free(mem);
+}
+
+/* The PM device's tables, through ACPICA: the FADT's sleep registers, \_S5,
+ * the GED whose _EVT notifies the power button when the event register's
+ * bit 0 is set (acpiexec -fv fills operation regions with a value). */
+Test(acpi, iasl_pm_device)
+{
+	struct glue_acpi_config cfg;
+	struct glue_mem *mem;
+	struct parsed *p;
+	char dir[] = "/tmp/glue-acpi-XXXXXX", cmd[768], path[300];
+	char *dsl;
+
+	if (!have_iasl())
+		cr_skip_test("iasl (acpica-tools) not installed");
+	mem = new_mem();
+	p = calloc(1, sizeof(*p));
+	glue_acpi_config_init(&cfg);
+	cfg.ncpus = 2;
+	cfg.pm = true;
+	cfg.pm_port = 0x610;
+	cfg.pm_gsi = 11;
+	cr_assert_eq(glue_acpi_write(mem, GLUE_ACPI_ADDR, &cfg, NULL), 0, "%s", glue_error_last());
+	parse(mem, p);
+	check_pm_tables(p, 0x610, 11);
+	cr_assert_not_null(mkdtemp(dir));
+	dump(dir, "xsdt", &p->xsdt);
+	dump(dir, "facp", &p->fadt);
+	dump(dir, "dsdt", &p->dsdt);
+	dump(dir, "apic", &p->madt);
+	snprintf(cmd, sizeof(cmd), "cd %s && iasl -d facp.dat dsdt.dat >iasl.log 2>&1", dir);
+	cr_assert_eq(system(cmd), 0, "iasl -d failed (see %s/iasl.log)", dir);
+	snprintf(path, sizeof(path), "%s/dsdt.dsl", dir);
+	dsl = slurp(path);
+	cr_assert_null(strstr(dsl, "Error"), "%s", dsl);
+	cr_assert(strstr(dsl, "Name (_S5, Package (0x04)"), "%s", dsl);
+	cr_assert(strstr(dsl, "EisaId (\"PNP0C0C\")"), "%s", dsl);
+	cr_assert(strstr(dsl, "Name (_HID, \"ACPI0013\" /* Generic Event Device */)"), "%s", dsl);
+	cr_assert(strstr(dsl, "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )"),
+		  "%s", dsl);
+	cr_assert(strstr(dsl, "0x0000000B,"), "GSI 11: %s", dsl);
+	cr_assert(strstr(dsl, "OperationRegion (GEDR, SystemIO, 0x0612, One)"), "%s", dsl);
+	cr_assert(strstr(dsl, "Method (_EVT, 1, Serialized)"), "%s", dsl);
+	cr_assert(strstr(dsl, "Notify (PWRB, 0x80)"), "%s", dsl);
+	free(dsl);
+	snprintf(path, sizeof(path), "%s/facp.dsl", dir);
+	dsl = slurp(path);
+	cr_assert(strstr(dsl, "Sleep Control Register"), "%s", dsl);
+	cr_assert(strstr(dsl, "Address : 0000000000000610"), "%s", dsl);
+	cr_assert(strstr(dsl, "Address : 0000000000000611"), "%s", dsl);
+	free(dsl);
+	if (system("command -v acpiexec >/dev/null 2>&1") == 0) {
+		for (int fill = 0; fill <= 1; fill++) {
+			snprintf(cmd, sizeof(cmd),
+				 "cd %s && acpiexec -fv %d -b 'evaluate \\_S5;evaluate "
+				 "\\_SB.GED0._EVT 11' facp.dat dsdt.dat apic.dat xsdt.dat "
+				 ">exec%d.log 2>&1",
+				 dir, fill, fill);
+			cr_assert_eq(system(cmd), 0, "acpiexec failed (see %s/exec%d.log)", dir,
+				     fill);
+			snprintf(path, sizeof(path), "%s/exec%d.log", dir, fill);
+			dsl = slurp(path);
+			cr_assert_null(strstr(dsl, "Error"), "%s", dsl);
+			cr_assert_null(strstr(dsl, "AE_"), "%s", dsl);
+			cr_assert(strstr(dsl, "0000000000000005"), "\\_S5 holds SLP_TYP 5: %s",
+				  dsl);
+			if (fill)
+				cr_assert(strstr(dsl, "Notify") && strstr(dsl, "PWRB"),
+					  "event bit 0 set: _EVT notifies PWRB\n%s", dsl);
+			else
+				cr_assert_null(strstr(dsl, "PWRB"), "no event: no notify\n%s", dsl);
+			free(dsl);
+		}
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_assert_eq(system(cmd), 0);
