@@ -32,7 +32,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: glue stop (-n NAME | -a) [--force] [--timeout SECONDS]\n\n"
-		"Shut a VM down: ask the guest (Ctrl-Alt-Del), and if the VM has not\n"
+		"Shut a VM down: ask the guest (the ACPI power button, or Ctrl-Alt-Del\n"
+		"for a guest without ACPI), and if the VM has not\n"
 		"ended after the timeout, end it. Returns once the VM's process is gone.\n\n"
 		"options:\n  -n, --name NAME        the VM to stop\n"
 		"  -a, --all              every VM of this user\n"

@@ -108,12 +108,14 @@ GLUE_API int glue_machine_run(struct glue_machine *m);
 GLUE_API int glue_machine_pause(struct glue_machine *m);
 GLUE_API int glue_machine_resume(struct glue_machine *m);
 /*
- * End the VM. Without force, ask the guest to shut down (Ctrl-Alt-Del on the
- * i8042; a paused VM is resumed first so it can hear it) and return; the VM
- * ends when the guest resets. With force, stop the vCPUs now.
- * glue_machine_run() then returns GLUE_EXIT_OK. A machine without an i8042,
- * or one not running yet, is always stopped as with force. Returns 0, or
- * -EAGAIN when the i8042's keyboard buffer is full (try again later).
+ * End the VM. Without force, ask the guest to shut down and return: the
+ * ACPI power button first, Ctrl-Alt-Del on the i8042 when the guest does not
+ * take the button within a second (no ACPI) or the build has no ACPI; a
+ * paused VM is resumed first so it can hear it. The VM ends when the guest
+ * powers off or resets. With force, stop the vCPUs now.
+ * glue_machine_run() then returns GLUE_EXIT_OK. A machine with neither
+ * device, or one not running yet, is always stopped as with force. Returns
+ * 0, or -EAGAIN when the i8042's keyboard buffer is full (try again later).
  */
 GLUE_API int glue_machine_stop(struct glue_machine *m, bool force);
 

@@ -37,7 +37,7 @@ static int m_stop(void *ctx, bool force)
 	struct machine_ctx *mc = ctx;
 	int ret;
 
-	/* A paused guest would never see the Ctrl-Alt-Del. */
+	/* A paused guest would never see the power button. */
 	if (!force && glue_machine_state(mc->m) == GLUE_MACHINE_PAUSED) {
 		ret = glue_machine_resume(mc->m);
 		if (ret)

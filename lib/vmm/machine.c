@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <glue/acpi.h>
+#include <glue/acpi_pm.h>
 #include <glue/alloc.h>
 #include <glue/bus.h>
 #include <glue/cpuid.h>
@@ -126,6 +127,16 @@ static void on_debug_exit(void *ctx, uint32_t value)
 }
 #endif
 
+#if GLUE_HAVE_ACPI
+static void on_guest_sleep(void *ctx, int state)
+{
+	struct glue_machine *m = ctx;
+
+	glue_machine_log(m, 1, "glue: guest powered off (ACPI S%d)", state);
+	machine_end(m, GLUE_EXIT_OK);
+}
+#endif
+
 void glue_machine_console_quit(struct glue_machine *m)
 {
 	glue_machine_log(m, 1, "glue: console escape: stopping the VM");
@@ -153,11 +164,12 @@ static int install_kick_handler(void)
 	return 0;
 }
 
-static int check_config(const struct glue_machine_config *cfg, const struct glue_kvm *kvm)
+/* What can be checked without KVM: a bad argument or input file is
+ * reported as such on any host, even one without /dev/kvm. */
+static int check_config(const struct glue_machine_config *cfg)
 {
 	struct sysinfo si;
 	uint64_t host;
-	uint32_t max_cpus;
 
 	if (!cfg->kernel || !*cfg->kernel)
 		return glue_err(-EINVAL, "no kernel given");
@@ -176,10 +188,19 @@ static int check_config(const struct glue_machine_config *cfg, const struct glue
 					(unsigned long long)(cfg->mem_bytes >> 20),
 					(unsigned long long)(host >> 20));
 	}
-	max_cpus = (uint32_t)glue_kvm_max_vcpus(kvm);
+	if (cfg->cpus == 0 || cfg->cpus > GLUE_MPTABLE_MAX_CPUS)
+		return glue_err(-EINVAL, "%u vCPUs requested: glue supports 1 to %u", cfg->cpus,
+				GLUE_MPTABLE_MAX_CPUS);
+	return 0;
+}
+
+static int check_cpus(const struct glue_machine_config *cfg, const struct glue_kvm *kvm)
+{
+	uint32_t max_cpus = (uint32_t)glue_kvm_max_vcpus(kvm);
+
 	if (max_cpus > GLUE_MPTABLE_MAX_CPUS)
 		max_cpus = GLUE_MPTABLE_MAX_CPUS;
-	if (cfg->cpus == 0 || cfg->cpus > max_cpus)
+	if (cfg->cpus > max_cpus)
 		return glue_err(-EINVAL, "%u vCPUs requested: this host supports 1 to %u", cfg->cpus,
 				max_cpus);
 	return 0;
@@ -227,6 +248,15 @@ static int add_devices(struct glue_machine *m)
 	if (r < 0)
 		return r;
 #endif
+#if GLUE_HAVE_ACPI
+	r = glue_irq_new_kvm(&m->pm_irq, m->vm, GLUE_ACPI_PM_GSI);
+	if (!r)
+		r = glue_acpi_pm_new(&m->pm, m->pm_irq, on_guest_sleep, m);
+	if (!r)
+		r = glue_acpi_pm_attach(m->pm, m->pio, GLUE_ACPI_PM_PORT);
+	if (r < 0)
+		return r;
+#endif
 #if GLUE_HAVE_DEBUG_EXIT
 	if (m->cfg.debug_exit) {
 		r = glue_debug_exit_new(&m->debug_exit, on_debug_exit, m);
@@ -253,6 +283,9 @@ static int write_acpi(struct glue_machine *m, uint64_t *rsdp)
 	ac.serial = m->serial != NULL;
 	ac.i8042 = m->i8042 != NULL;
 	ac.rtc = m->rtc != NULL;
+	ac.pm = m->pm != NULL;
+	ac.pm_port = GLUE_ACPI_PM_PORT;
+	ac.pm_gsi = GLUE_ACPI_PM_GSI;
 	return glue_acpi_write(m->mem, GLUE_ACPI_ADDR, &ac, rsdp);
 #else
 	return 0;
@@ -262,7 +295,6 @@ static int write_acpi(struct glue_machine *m, uint64_t *rsdp)
 static int load_kernel(struct glue_machine *m, struct glue_boot_info *info)
 {
 	struct glue_boot_config bc;
-	struct glue_kernel *k;
 	uint64_t rsdp;
 	int r;
 
@@ -270,16 +302,14 @@ static int load_kernel(struct glue_machine *m, struct glue_boot_info *info)
 	if (r < 0)
 		return r;
 
-	r = glue_kernel_open(&k, m->kernel);
-	if (r < 0)
-		return r;
 	glue_boot_config_init(&bc);
 	bc.mode = m->cfg.boot;
 	bc.cmdline = m->cmdline ? m->cmdline : "";
 	bc.initrd_path = m->initrd;
 	bc.acpi_rsdp_gpa = rsdp;
-	r = glue_loader_load(m->mem, k, &bc, info);
-	glue_kernel_free(k);
+	r = glue_loader_load(m->mem, m->k, &bc, info);
+	glue_kernel_free(m->k);
+	m->k = NULL;
 	if (r < 0)
 		return r;
 	glue_machine_log(m, 1, "glue: %s", info->description);
@@ -293,7 +323,7 @@ static void cpu_warn(void *opaque, const char *message)
 
 static int create_vcpus(struct glue_machine *m, const struct glue_boot_info *boot)
 {
-	struct glue_cpu_model *model = NULL;
+	struct glue_cpu_model *model = m->cpu_model;
 	struct kvm_cpuid2 *supported = NULL, *base = NULL;
 	int r;
 
@@ -302,9 +332,7 @@ static int create_vcpus(struct glue_machine *m, const struct glue_boot_info *boo
 	if (!m->vcpus || !m->threads)
 		return glue_err(-ENOMEM, "out of memory");
 
-	r = glue_cpu_model_parse(&model, m->cpu);
-	if (!r)
-		r = glue_kvm_supported_cpuid(m->kvm, &supported);
+	r = glue_kvm_supported_cpuid(m->kvm, &supported);
 	if (!r)
 		r = glue_cpu_model_apply(model, supported, &base);
 	/* Only when asked to change features: the check costs a VM. */
@@ -328,7 +356,6 @@ static int create_vcpus(struct glue_machine *m, const struct glue_boot_info *boo
 		r = glue_x86_setup_entry(m->vcpus[0], m->mem, boot);
 	free(supported);
 	free(base);
-	glue_cpu_model_free(model);
 	return r;
 }
 
@@ -356,9 +383,9 @@ int glue_machine_new(struct glue_machine **out, const struct glue_machine_config
 	memcpy(&m->cfg, cfg, GLUE_MIN((size_t)cfg->size, sizeof(m->cfg)));
 	m->cfg.size = sizeof(m->cfg);
 
-	r = glue_kvm_open(&m->kvm, NULL);
-	if (!r)
-		r = check_config(&m->cfg, m->kvm);
+	/* Arguments and input files first, KVM after: a missing kernel is
+	 * named as such even where /dev/kvm is missing too. */
+	r = check_config(&m->cfg);
 	if (!r)
 		r = copy_str(&m->kernel, cfg->kernel);
 	if (!r)
@@ -367,6 +394,16 @@ int glue_machine_new(struct glue_machine **out, const struct glue_machine_config
 		r = copy_str(&m->cmdline, cfg->cmdline);
 	if (!r)
 		r = copy_str(&m->cpu, cfg->cpu);
+	if (!r)
+		r = glue_cpu_model_parse(&m->cpu_model, m->cpu);
+	if (!r)
+		r = glue_kernel_open(&m->k, m->kernel);
+	if (!r && m->initrd)
+		r = glue_loader_check_initrd(m->initrd, NULL);
+	if (!r)
+		r = glue_kvm_open(&m->kvm, NULL);
+	if (!r)
+		r = check_cpus(&m->cfg, m->kvm);
 	if (!r)
 		r = install_kick_handler();
 	if (r < 0)
@@ -572,6 +609,8 @@ static int pause_locked(struct glue_machine *m)
 	pthread_mutex_unlock(&m->lock);
 	if (atomic_load(&m->stop_req))
 		return glue_err(-ESHUTDOWN, "the VM stopped while pausing");
+	/* The guest's clock stops with it (as a suspended machine's would). */
+	m->clock_saved = glue_vm_get_clock(m->vm, &m->paused_clock) == 0;
 	kvmclock_ctrl(m);
 	glue_machine_log(m, 1, "glue: paused");
 	return 0;
@@ -590,6 +629,10 @@ static int resume_locked(struct glue_machine *m)
 		pthread_mutex_unlock(&m->lock);
 		return glue_err(-EINVAL, "cannot resume a VM that is %s", glue_machine_state_name(st));
 	}
+	if (m->clock_saved && glue_vm_set_clock(m->vm, m->paused_clock) < 0)
+		glue_machine_log(m, 0, "glue: warning: %s (the guest clock jumps)",
+				 glue_error_last());
+	m->clock_saved = false;
 	atomic_store(&m->pause_req, false);
 	m->state = GLUE_MACHINE_RUNNING;
 	pthread_cond_broadcast(&m->cond);
@@ -618,37 +661,102 @@ int glue_machine_resume(struct glue_machine *m)
 	return r;
 }
 
+#if GLUE_HAVE_I8042
+static int send_ctrl_alt_del(struct glue_machine *m)
+{
+	int r = glue_i8042_send_ctrl_alt_del(m->i8042);
+
+	if (!r)
+		glue_machine_log(m, 1, "glue: asked the guest to shut down (Ctrl-Alt-Del)");
+	return r;
+}
+#endif
+
+#if GLUE_HAVE_ACPI
+/* An OS that handles the power button reads the GED's event register at
+ * once; one that has not within this time never will. */
+#define POWER_BUTTON_ACK_NS 1000000000ULL
+
+static void power_button_check(struct glue_loop *loop, struct glue_timer *t, void *ctx)
+{
+	struct glue_machine *m = ctx;
+
+	if (!glue_acpi_pm_power_pending(m->pm))
+		return;
+	glue_machine_log(m, 1, "glue: the guest did not take the ACPI power button");
+#if GLUE_HAVE_I8042
+	if (m->i8042 && glue_machine_state(m) == GLUE_MACHINE_STOPPING)
+		send_ctrl_alt_del(m);
+#endif
+}
+
+static int press_power_button(struct glue_machine *m)
+{
+	int r = glue_acpi_pm_press_power(m->pm);
+
+	if (r < 0)
+		return r;
+	glue_machine_log(m, 1, "glue: pressed the ACPI power button");
+	if (m->stop_timer)
+		return glue_loop_set_timer(m->loop, m->stop_timer, POWER_BUTTON_ACK_NS, 0);
+	return glue_loop_add_timer(m->loop, POWER_BUTTON_ACK_NS, 0, power_button_check, m,
+				   &m->stop_timer);
+}
+#endif
+
+/*
+ * A graceful stop asks the guest: the ACPI power button first, and
+ * Ctrl-Alt-Del through the i8042 when the guest does not take the button
+ * (no ACPI) or the build has no ACPI. Without either, or when forced, the
+ * VM ends at once.
+ */
 int glue_machine_stop(struct glue_machine *m, bool force)
 {
 	enum glue_machine_state st;
+	bool can_ask = false;
+	int r = 0;
 
 	pthread_mutex_lock(&m->lock);
 	st = m->state;
 	pthread_mutex_unlock(&m->lock);
 	if (st == GLUE_MACHINE_STOPPED)
 		return 0;
-#if GLUE_HAVE_I8042
-	if (!force && st != GLUE_MACHINE_CREATED && m->i8042) {
-		int r;
-
-		pthread_mutex_lock(&m->life);
-		/* A paused guest cannot hear the request. */
-		r = glue_machine_state(m) == GLUE_MACHINE_PAUSED ? resume_locked(m) : 0;
-		if (!r)
-			r = glue_i8042_send_ctrl_alt_del(m->i8042);
-		if (!r) {
-			pthread_mutex_lock(&m->lock);
-			if (m->state == GLUE_MACHINE_RUNNING)
-				m->state = GLUE_MACHINE_STOPPING;
-			pthread_mutex_unlock(&m->lock);
-			glue_machine_log(m, 1, "glue: asked the guest to shut down (Ctrl-Alt-Del)");
-		}
-		pthread_mutex_unlock(&m->life);
-		return r;
-	}
+#if GLUE_HAVE_ACPI
+	can_ask |= m->pm != NULL;
 #endif
-	machine_end(m, GLUE_EXIT_OK);
-	return 0;
+#if GLUE_HAVE_I8042
+	can_ask |= m->i8042 != NULL;
+#endif
+	if (force || st == GLUE_MACHINE_CREATED || !can_ask) {
+		machine_end(m, GLUE_EXIT_OK);
+		return 0;
+	}
+	pthread_mutex_lock(&m->life);
+	/* A paused guest cannot hear the request. */
+	if (glue_machine_state(m) == GLUE_MACHINE_PAUSED)
+		r = resume_locked(m);
+	if (!r) {
+		pthread_mutex_lock(&m->lock);
+		if (m->state == GLUE_MACHINE_RUNNING)
+			m->state = GLUE_MACHINE_STOPPING;
+		pthread_mutex_unlock(&m->lock);
+#if GLUE_HAVE_ACPI
+		if (m->pm)
+			r = press_power_button(m);
+		else
+#endif
+			r = -ENODEV;
+#if GLUE_HAVE_I8042
+		if (r < 0 && m->i8042)
+			r = send_ctrl_alt_del(m);
+#endif
+		pthread_mutex_lock(&m->lock);
+		if (r < 0 && m->state == GLUE_MACHINE_STOPPING && !atomic_load(&m->stop_req))
+			m->state = GLUE_MACHINE_RUNNING;
+		pthread_mutex_unlock(&m->lock);
+	}
+	pthread_mutex_unlock(&m->life);
+	return r;
 }
 
 enum glue_machine_state glue_machine_state(const struct glue_machine *m)
@@ -693,6 +801,10 @@ void glue_machine_free(struct glue_machine *m)
 #if GLUE_HAVE_DEBUG_EXIT
 	glue_debug_exit_free(m->debug_exit);
 #endif
+#if GLUE_HAVE_ACPI
+	glue_acpi_pm_free(m->pm);
+	glue_irq_free(m->pm_irq);
+#endif
 	glue_bus_free(m->pio);
 	glue_bus_free(m->mmio);
 	glue_alloc_free(m->alloc);
@@ -702,6 +814,8 @@ void glue_machine_free(struct glue_machine *m)
 	glue_kvm_free(m->kvm);
 	free(m->kernel);
 	free(m->initrd);
+	glue_kernel_free(m->k);
+	glue_cpu_model_free(m->cpu_model);
 	free(m->cmdline);
 	free(m->cpu);
 	pthread_cond_destroy(&m->cond);

@@ -14,6 +14,8 @@ struct glue_console;
 struct glue_machine {
 	struct glue_machine_config cfg;
 	char *kernel, *initrd, *cmdline, *cpu;
+	struct glue_kernel *k; /* opened before KVM; freed once loaded */
+	struct glue_cpu_model *cpu_model; /* parsed before KVM too */
 
 	struct glue_kvm *kvm;
 	struct glue_vm *vm;
@@ -29,6 +31,9 @@ struct glue_machine {
 	struct glue_rtc *rtc;
 	struct glue_irq *rtc_irq;
 	struct glue_debug_exit *debug_exit;
+	struct glue_acpi_pm *pm;
+	struct glue_irq *pm_irq;
+	struct glue_timer *stop_timer; /* power button -> Ctrl-Alt-Del fallback */
 	struct glue_console *console;
 
 	struct glue_vcpu **vcpus;
@@ -48,6 +53,8 @@ struct glue_machine {
 	uint32_t parked;  /* vCPU threads waiting in the pause gate */
 	uint32_t alive;   /* vCPU threads not yet finished */
 	int exit_code;
+	uint64_t paused_clock; /* kvm-clock at the pause, restored on resume */
+	bool clock_saved;
 	struct timespec started;
 };
 
