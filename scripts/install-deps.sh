@@ -12,6 +12,11 @@ packages=(
 	# test guest images (bzImage payloads in every format), initramfs, peers
 	gzip bzip2 xz-utils lz4 zstd cpio busybox-static time
 	qemu-system-x86
+	acpica-tools # iasl/acpiexec check the ACPI tables (tests/unit/test_acpi.c)
+	# the test host (testhost/): Debian's kernel package is unpacked with
+	# dpkg-deb and its modules resolved with kmod; setpriv (util-linux) runs
+	# commands as the caller; pgrep (procps) in its own tests
+	kmod util-linux procps
 )
 
 missing=()
