@@ -1,51 +1,85 @@
 #!/usr/bin/env bash
-# Set everything up and run every test: unit (Criterion) and integration
-# (pytest) suites in a normal build, then again under ASan+UBSan.
+# Set everything up and run every test, in a normal and an ASan+UBSan build:
+# unit (Criterion), guest image, ABI, build and integration (pytest) suites.
+#
+# Where KVM works natively, everything runs here. Where it does not (no
+# /dev/kvm, or PVM's emulator), the suites that need KVM (meson suite 'kvm':
+# the integration suite, the examples, the machine-level unit tests) run
+# inside the test host (scripts/testhost: Debian's kernel under QEMU's
+# software CPU, with nested SVM), and the rest here. GLUE_TESTHOST=auto
+# (default), always or never overrides the choice.
+#
+# Ends with one line counting every test case, wherever it ran:
+#   tests: N passed, N failed, N skipped
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
+builds=(build build-asan)
+declare -A options=([build]="" [build-asan]="-Db_sanitize=address,undefined -Db_lundef=false")
+
+if decision=$(python3 testhost/testhost.py want); then
+	testhost=1
+	echo "glue: $decision: the KVM suites run inside the test host (scripts/testhost)" >&2
+	# Everything the test host needs comes from the network: fetch it here.
+	scripts/testhost image >/dev/null
+else
+	testhost=0
+	echo "glue: $decision: every suite runs natively" >&2
+fi
+# Debian's stock kernel for the Linux-guest tests (and the loader's unit
+# test, which reads $GLUE_TEST_VMLINUZ): fetched once, cached.
+python3 tests/integration/stockkernel.py >/dev/null
+GLUE_TEST_VMLINUZ=$(python3 testhost/images.py kernel)
+export GLUE_TEST_VMLINUZ
+
 status=0
-run() {
-	local dir=$1
-	shift
-	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@"
-	ninja -C "$dir"
-	meson test -C "$dir" --print-errorlogs --num-processes 2 2>&1 | tee "$dir/meson-test.out" ||
-		status=1
+for b in "${builds[@]}"; do
+	# shellcheck disable=SC2086
+	[ -f "$b/build.ninja" ] || meson setup "$b" ${options[$b]}
+	ninja -C "$b"
+	# Results of an earlier run must not be counted again.
+	rm -f "$b"/meson-logs/testlog-*.json "$b"/tests/unit/test_*.json "$b"/tests/*/pytest-*.xml
+done
+
+mtest() { # build logbase [meson test args...]
+	local b=$1 base=$2
+	shift 2
+	meson test -C "$b" --no-rebuild --print-errorlogs --logbase "$base" "$@"
 }
 
-run build
-GLUE_SANITIZED=1 run build-asan -Db_sanitize=address,undefined -Db_lundef=false
+for b in "${builds[@]}"; do
+	if [ $testhost = 1 ]; then
+		mtest "$b" testlog-native --no-suite kvm --num-processes 2 || status=1
+	else
+		mtest "$b" testlog-native --num-processes 2 || status=1
+	fi
+done
 
-# One closing line for both builds: meson's own tests, with the pytest cases
-# of the integration suite counted one by one.
-python3 - build build-asan <<'PY'
-import re, sys
-import xml.etree.ElementTree as ET
-passed = failed = skipped = 0
-for d in sys.argv[1:]:
-    try:
-        out = open(f"{d}/meson-test.out", errors="replace").read()
-    except OSError:
-        failed += 1
-        continue
-    count = lambda what: sum(int(n) for n in re.findall(rf"^{what}:\s+(\d+)", out, re.M))
-    passed += count("Ok")
-    failed += count("Fail") + count("Timeout") + count("Unexpected Pass")
-    skipped += count("Skipped")
-    try:
-        suite = ET.parse(f"{d}/tests/integration/pytest-junit.xml").getroot()
-        suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
-        n = int(suite.get("tests"))
-        bad = int(suite.get("failures")) + int(suite.get("errors"))
-        skip = int(suite.get("skipped"))
-        # The suite itself was counted once by meson above.
-        passed += n - bad - skip - (1 if bad == 0 else 0)
-        failed += bad - (1 if bad else 0)
-        skipped += skip
-    except (OSError, ET.ParseError, AttributeError, TypeError):
-        pass
-print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
-PY
+if [ $testhost = 1 ]; then
+	# One test host per build, side by side: each is one single-threaded
+	# QEMU, one core each. A test host that fails itself (exit 125: did not
+	# boot, froze) is reported as such; its tests count as not run.
+	pids=()
+	for b in "${builds[@]}"; do
+		scripts/testhost run --timeout 3000 -- \
+			meson test -C "$b" --no-rebuild --print-errorlogs --logbase testlog-testhost --suite kvm \
+			>"$b/meson-test-testhost.out" 2>&1 &
+		pids+=($!)
+	done
+	for i in "${!builds[@]}"; do
+		b=${builds[$i]}
+		rc=0
+		wait "${pids[$i]}" || rc=$?
+		cat "$b/meson-test-testhost.out"
+		case $rc in
+		0) ;;
+		124) echo "glue: $b: the test host ran past its timeout" >&2; status=1 ;;
+		125) echo "glue: $b: the test host itself failed (see above); its KVM suites did not complete" >&2; status=1 ;;
+		*) status=1 ;;
+		esac
+	done
+fi
+
+scripts/count-tests.py "${builds[@]}" || status=1
 exit $status

@@ -65,6 +65,8 @@ def host_kind(glue_bin, tmp_path_factory):
     forced = os.environ.get("GLUE_HOST_KVM")
     if forced in ("hardware", "emulated"):
         return forced
+    if glueutil.testhost.inside():
+        return "hardware"  # the test host's KVM is kvm_amd (nested SVM)
     d = tmp_path_factory.mktemp("probe")
     rundir = tempfile.mkdtemp(prefix="glue-rt-", dir="/tmp")
     env = glueutil.runtime_env(rundir)

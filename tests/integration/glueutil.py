@@ -8,6 +8,7 @@ import re
 import signal
 import struct
 import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -17,6 +18,9 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 SOURCE_DIR = Path(os.environ.get("GLUE_SOURCE_DIR", HERE.parent.parent)).resolve()
+
+sys.path.insert(0, str(SOURCE_DIR / "testhost"))
+import testhost  # noqa: E402
 
 # Messages that mean the VMM itself went wrong, whatever its exit status.
 CRASH_MARKERS = (
@@ -48,10 +52,12 @@ def guest_dir():
 
 
 def guest_image(kind="elf"):
-    """kind: 'elf', 'bzImage' (gzip), or a compressor / 'nopayload' for
+    """kind: 'elf', 'elf32' (the same guest in an ELF32 container), 'bzImage' (gzip), or a compressor / 'nopayload' for
     glue-test-guest-<kind>.bzImage."""
     if kind == "elf":
         return guest_dir() / "glue-test-guest.elf"
+    if kind == "elf32":
+        return guest_dir() / "glue-test-guest-elf32.elf"
     if kind == "bzImage":
         return guest_dir() / "glue-test-guest.bzImage"
     return guest_dir() / f"glue-test-guest-{kind}.bzImage"
@@ -94,10 +100,30 @@ class Timeouts:
 
     def __init__(self, emulated):
         self.emulated = emulated
-        self.factor = (6.0 if emulated else 1.0) * (3.0 if sanitized() else 1.0)
+        # Inside the test host guest code runs at TCG speed, and every exit
+        # costs a world switch of the emulated SVM.
+        speed = 6.0 if emulated else 3.0 if testhost.inside() else 1.0
+        self.factor = speed * (3.0 if sanitized() else 1.0)
 
     def __call__(self, seconds):
         return seconds * self.factor
+
+
+def kvm_run(argv, timeout, env=None, cwd=None, rw=()):
+    """subprocess.run(argv, capture_output=True, text=True) for a command
+    that needs KVM: natively where KVM works (or already inside the test
+    host), else inside the test host (scripts/testhost), where only the
+    directories in rw are written back. stdin is /dev/null."""
+    argv = [str(a) for a in argv]
+    if not testhost.needed():
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=cwd, stdin=subprocess.DEVNULL)
+    r = testhost.run_captured(argv, cwd=cwd, env=env, timeout=timeout, rw=rw)
+    if r.returncode == testhost.EXIT_TIMEOUT:
+        raise subprocess.TimeoutExpired(argv, timeout, r.stdout, r.stderr)
+    if r.returncode == testhost.EXIT_HOST:
+        pytest.fail(f"the test host failed running {' '.join(argv)}:\n{r.stderr[-3000:]}")
+    return r
 
 
 def runtime_env(rundir, extra=None):

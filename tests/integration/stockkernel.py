@@ -1,151 +1,62 @@
 # SPDX-License-Identifier: MIT
-"""Debian's stock cloud kernel for the integration tests: download it with
-apt-get into a cache, extract vmlinuz, and unpack the vmlinux ELF inside it.
-Also a small initramfs builder (newc cpio) around busybox-static.
+"""Debian's stock kernel and a busybox initramfs for the Linux-guest tests.
+
+The kernel comes from testhost/images.py (fetched with apt-get download and
+cached, the same package the test host boots): Debian's generic
+linux-image-amd64 by default, GLUE_STOCK_FLAVOUR=cloud for the cloud one,
+GLUE_STOCK_KERNEL=/path/vmlinuz for any other.
+
+The initramfs is busybox-static with busybox init, set up as a small distro
+would be: /etc/init.d/rcS mounts the usual filesystems, loads the kernel
+modules asked for, starts acpid (the ACPI power button powers off, as
+systemd-logind would), prints GLUE-INIT-42 and the console gets a shell;
+Ctrl-Alt-Del reboots, `poweroff` powers off.
 
 Run directly to fill the cache: python3 stockkernel.py"""
 
-import bz2
-import gzip
-import lzma
 import os
-import re
-import shutil
 import struct
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-META_PACKAGE = "linux-image-cloud-amd64"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "testhost"))
+import images  # noqa: E402
+from images import Unavailable  # noqa: E402,F401  (re-exported for the tests)
 
 
-class Unavailable(Exception):
-    """The kernel cannot be had here (no network, no apt): tests skip."""
+def flavour():
+    f = os.environ.get("GLUE_STOCK_FLAVOUR", "generic")
+    if f not in images.FLAVOURS:
+        raise Unavailable(f"GLUE_STOCK_FLAVOUR={f}: use one of {', '.join(images.FLAVOURS)}")
+    return f
 
 
-def cache_dir():
-    base = os.environ.get("GLUE_CACHE")
-    d = Path(base) / "kernels" if base else Path.home() / ".cache" / "glue" / "kernels"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def _run(cmd, **kw):
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=kw.pop("timeout", 600),
-                              stdin=subprocess.DEVNULL, **kw)
-    except FileNotFoundError as e:
-        raise Unavailable(f"{cmd[0]} is not installed") from e
-    except subprocess.TimeoutExpired as e:
-        raise Unavailable(f"'{' '.join(cmd)}' took too long") from e
-
-
-def resolve_package():
-    """linux-image-cloud-amd64 -> the versioned package it depends on."""
-    r = _run(["apt-cache", "depends", META_PACKAGE])
-    m = re.search(r"Depends:\s*(linux-image-\S+-cloud-amd64)", r.stdout)
-    if r.returncode != 0 or not m:
-        r2 = _run(["apt-cache", "show", META_PACKAGE])
-        m = re.search(r"^Depends:.*?(linux-image-[\w.+-]+-cloud-amd64)", r2.stdout, re.M)
-        if not m:
-            raise Unavailable(f"apt-cache cannot resolve {META_PACKAGE}: "
-                              f"{(r.stderr or r2.stderr).strip() or 'no Depends line'}")
-    return m.group(1)
+def kernel():
+    """The images.Kernel of the stock kernel (modules included)."""
+    return images.kernel(flavour())
 
 
 def vmlinuz():
-    """Path of the stock vmlinuz, downloading and extracting it if needed.
-    $GLUE_STOCK_KERNEL names one to use instead."""
+    """Path of the stock vmlinuz (a bzImage), fetched if needed."""
     forced = os.environ.get("GLUE_STOCK_KERNEL")
     if forced:
         if not Path(forced).is_file():
             raise Unavailable(f"GLUE_STOCK_KERNEL={forced} does not exist")
         return Path(forced)
-    cache = cache_dir()
-    try:
-        pkg = resolve_package()
-    except Unavailable:
-        # Offline but cached earlier: use the newest cached one.
-        found = sorted(cache.glob("*/boot/vmlinuz-*"))
-        if found:
-            return found[-1]
-        raise
-    ver = pkg[len("linux-image-"):]
-    out = cache / pkg / "boot" / f"vmlinuz-{ver}"
-    if out.is_file():
-        return out
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        r = _run(["apt-get", "download", pkg], cwd=tmp)
-        if r.returncode != 0 and os.geteuid() == 0:
-            # Stale package lists name a version the mirror no longer has:
-            # refresh them once and resolve again.
-            _run(["apt-get", "update", "-q"])
-            pkg = resolve_package()
-            ver = pkg[len("linux-image-"):]
-            out = cache / pkg / "boot" / f"vmlinuz-{ver}"
-            r = _run(["apt-get", "download", pkg], cwd=tmp)
-        debs = list(Path(tmp).glob("*.deb"))
-        if r.returncode != 0 or not debs:
-            raise Unavailable(f"apt-get download {pkg} failed: {r.stderr.strip()[-300:]}")
-        x = Path(tmp) / "x"
-        r = _run(["dpkg-deb", "-x", str(debs[0]), str(x)])
-        src = x / "boot" / f"vmlinuz-{ver}"
-        if r.returncode != 0 or not src.is_file():
-            raise Unavailable(f"dpkg-deb -x {debs[0].name} failed: {r.stderr.strip()}")
-        (cache / pkg / "boot").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, out.with_suffix(".tmp"))
-        os.replace(out.with_suffix(".tmp"), out)
-    return out
-
-
-def bzimage_payload(data):
-    """(format, compressed bytes without Linux's trailing size word) of a bzImage."""
-    if data[0x202:0x206] != b"HdrS":
-        raise ValueError("not a bzImage")
-    setup_sects = data[0x1F1] or 4
-    pm = (setup_sects + 1) * 512
-    off, length = struct.unpack_from("<II", data, 0x248)
-    payload = data[pm + off: pm + off + length]
-    magics = [("gzip", b"\x1f\x8b"), ("bzip2", b"BZh"), ("xz", b"\xfd7zXZ\x00"),
-              ("lzma", b"\x5d\x00\x00"), ("lz4", b"\x02\x21\x4c\x18"), ("zstd", b"\x28\xb5\x2f\xfd")]
-    for name, magic in magics:
-        if payload.startswith(magic):
-            return name, payload[:-4]
-    raise ValueError("unknown payload format")
-
-
-def _decompress(fmt, comp):
-    if fmt == "gzip":
-        return gzip.decompress(comp)
-    if fmt == "bzip2":
-        return bz2.decompress(comp)
-    if fmt == "xz":
-        return lzma.LZMADecompressor(lzma.FORMAT_XZ).decompress(comp)
-    if fmt == "lzma":
-        return lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(comp)
-    tool = {"lz4": ["lz4", "-d", "-c"], "zstd": ["zstd", "-d", "-c"]}[fmt]
-    if not shutil.which(tool[0]):
-        raise Unavailable(f"the {tool[0]} tool is needed to unpack a {fmt} kernel")
-    r = subprocess.run(tool, input=comp, capture_output=True, timeout=120)
-    if not r.stdout.startswith(b"\x7fELF"):
-        raise Unavailable(f"{tool[0]} could not unpack the kernel: {r.stderr.decode()[-200:]}")
-    return r.stdout
+    return kernel().vmlinuz
 
 
 def vmlinux():
-    """The ELF vmlinux inside the stock vmlinuz (cached next to it)."""
-    z = vmlinuz()
-    out = z.with_name(z.name.replace("vmlinuz", "vmlinux", 1) + ".elf")
-    if out.is_file() and out.stat().st_mtime >= z.stat().st_mtime:
-        return out
-    fmt, comp = bzimage_payload(z.read_bytes())
-    elf = _decompress(fmt, comp)
-    if not elf.startswith(b"\x7fELF"):
-        raise Unavailable(f"the {fmt} payload is not an ELF")
-    tmp = out.with_suffix(".tmp")
-    tmp.write_bytes(elf)
-    os.replace(tmp, out)
+    """The ELF vmlinux inside the stock vmlinuz (cached beside it)."""
+    forced = os.environ.get("GLUE_STOCK_KERNEL")
+    if not forced:
+        return kernel().vmlinux
+    z = Path(forced)
+    out = images.cache_root() / "kernels" / f"{z.name}-{z.stat().st_size}.vmlinux"
+    if not out.is_file():
+        tmp = out.with_suffix(".tmp")
+        tmp.write_bytes(images.unpack_bzimage(z.read_bytes()))
+        os.replace(tmp, out)
     return out
 
 
@@ -170,55 +81,70 @@ def elf_has_pvh_note(data):
 # ---------------------------------------------------------------------------
 # initramfs
 
+# Modules every test guest gets: the ACPI power button and the input events
+# acpid reads it from.
+BASE_MODULES = ["button", "evdev"]
 
-def cpio_newc(entries):
-    """A newc cpio archive. entries: (name, mode, data_or_None, rdev=(maj, min))."""
-    out = bytearray()
+INIT = """#!/bin/sh
+# busybox init runs /etc/inittab
+exec /bin/busybox init
+"""
 
-    def add(name, mode, data=b"", rdev=(0, 0), ino=[0]):
-        ino[0] += 1
-        nb = name.encode() + b"\0"
-        hdr = "070701" + "".join(f"{v:08X}" for v in (
-            ino[0], mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(nb), 0))
-        out.extend(hdr.encode() + nb)
-        out.extend(b"\0" * (-len(out) % 4))
-        out.extend(data)
-        out.extend(b"\0" * (-len(out) % 4))
+INITTAB = """::sysinit:/etc/init.d/rcS
+::respawn:/bin/cttyhack /bin/sh
+::ctrlaltdel:/bin/reboot
+::shutdown:/bin/sync
+"""
 
-    for e in entries:
-        add(*e)
-    add("TRAILER!!!", 0)
-    return bytes(out)
-
-
-INIT_SCRIPT = """#!/bin/busybox sh
+RCS = """#!/bin/sh
 /bin/busybox --install -s /bin
 export PATH=/bin
-mkdir -p /proc /sys /tmp
+mkdir -p /proc /sys /tmp /run /mnt
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts
+mount -t devpts devpts /dev/pts
+if [ -f /lib/modules/load ]; then
+    while read -r m; do insmod "$m" || echo "GLUE-INIT: insmod $m failed"; done </lib/modules/load
+fi
+acpid -c /etc/acpi -l /tmp/acpid.log
+[ -x /etc/init.d/rc.local ] && /etc/init.d/rc.local
 echo GLUE-INIT-$((40+2))
-exec setsid cttyhack sh
+"""
+
+# busybox acpid runs /etc/acpi/<event>/<code> for an event: the power
+# button's is PWRF/00000080.
+POWER_BUTTON = """#!/bin/sh
+echo GLUE-POWER-BUTTON >/dev/console
+poweroff
 """
 
 
-def busybox_initramfs(busybox="/bin/busybox"):
-    """An uncompressed initramfs: busybox-static, /init (a shell on the console)."""
-    bb = Path(busybox)
-    if not bb.is_file():
-        raise Unavailable("busybox-static is not installed (/bin/busybox)")
-    r = subprocess.run(["file", "-L", str(bb)], capture_output=True, text=True)
-    if r.returncode == 0 and "statically linked" not in r.stdout:
-        raise Unavailable(f"{bb} is not statically linked (install busybox-static)")
-    S_IFDIR, S_IFREG, S_IFCHR = 0o040000, 0o100000, 0o020000
-    return cpio_newc([
-        ("bin", S_IFDIR | 0o755),
-        ("dev", S_IFDIR | 0o755),
-        ("dev/console", S_IFCHR | 0o600, b"", (5, 1)),
-        ("dev/ttyS0", S_IFCHR | 0o600, b"", (4, 64)),
-        ("bin/busybox", S_IFREG | 0o755, bb.read_bytes()),
-        ("init", S_IFREG | 0o755, INIT_SCRIPT.encode()),
-    ])
+def busybox_initramfs(modules=(), files=None, rc_local=None, kern=None):
+    """An uncompressed initramfs (bytes): busybox init as above, with the
+    given modules (names; dependencies added) of the stock kernel and extra
+    files {path: data or (data, mode)}; rc_local is a shell snippet run before the
+    GLUE-INIT-42 line. kern: an images.Kernel (default: the stock one; with
+    GLUE_STOCK_KERNEL, modules cannot be had and none are added)."""
+    mods = list(BASE_MODULES) + list(modules)
+    if kern is None and not os.environ.get("GLUE_STOCK_KERNEL"):
+        kern = kernel()
+    extra = {"etc/inittab": INITTAB, "etc/init.d/rcS": (RCS, 0o755),
+             "etc/acpi/PWRF/00000080": (POWER_BUTTON, 0o755)}
+    if rc_local:
+        extra["etc/init.d/rc.local"] = ("#!/bin/sh\n" + rc_local + "\n", 0o755)
+    for name, data in (files or {}).items():
+        extra[name] = data
+    c = images.busybox_cpio(INIT, mods if kern else (), kern, extra)
+    for d in ("proc", "sys", "tmp", "run", "mnt"):
+        c.dir(d)
+    return c.bytes()
+
+
+# The shell's prompt; busybox's line editing follows it with a cursor
+# position query (ESC [6n) on a terminal that has not answered one yet.
+PROMPT = r"[#$] (?:\x1b\[6n)?$"
 
 
 if __name__ == "__main__":

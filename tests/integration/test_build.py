@@ -1,13 +1,19 @@
 # SPDX-License-Identifier: MIT
 """Every meson option set builds and passes its unit tests; builds without
 optional parts still behave (the bzImage falls back to its own entry when
-glue has no decompressor for it)."""
+glue has no decompressor for it).
 
+The builds and their KVM-free unit tests run here; what needs KVM (the kvm
+unit tests, guests) goes through glueutil.kvm_run(), i.e. into the test
+host where /dev/kvm is missing."""
+
+import json
 import os
 import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -46,17 +52,36 @@ def _run(cmd, timeout, what):
     return r, time.monotonic() - t0
 
 
+# The unit tests that open /dev/kvm (suite 'kvm' in tests/unit/meson.build).
+KVM_UNIT_TESTS = ["kvm", "machine", "cpuid", "x86_regs"]
+
+
+def _check_meson_summary(r, what):
+    m = re.search(r"^Ok:\s+(\d+)", r.stdout, re.M)
+    assert m and int(m.group(1)) > 0, f"{what}: no test passed\n{r.stdout[-3000:]}"
+    assert re.search(r"^Fail:\s+0", r.stdout, re.M), f"{what}\n{r.stdout[-3000:]}{r.stderr[-2000:]}"
+
+
 def _unit_tests(builddir, rebuild=True):
+    """The build's unit tests: the KVM-free ones here, the KVM ones where
+    KVM is (the test host if need be); none of the latter may skip."""
     meson = _tool("meson")
-    cmd = [meson, "test", "-C", builddir, "--suite", "unit", "--print-errorlogs",
-           "--num-processes", "2"]
+    cmd = [meson, "test", "-C", builddir, "--suite", "unit", "--no-suite", "kvm",
+           "--print-errorlogs", "--num-processes", "2", "--logbase", "build-native"]
     if not rebuild:
         cmd.append("--no-rebuild")
     r, _ = _run(cmd, 900, "unit tests")
-    # Every test listed in tests/unit/meson.build ran; none was skipped.
-    m = re.search(r"^Ok:\s+(\d+)", r.stdout, re.M)
-    assert m and int(m.group(1)) > 0, r.stdout[-3000:]
-    assert re.search(r"^Fail:\s+0", r.stdout, re.M), r.stdout[-3000:]
+    _check_meson_summary(r, "unit tests")
+    present = [t for t in KVM_UNIT_TESTS if (Path(builddir) / "tests" / "unit" / f"test_{t}").exists()]
+    r = glueutil.kvm_run([meson, "test", "-C", builddir, "--no-rebuild", "--print-errorlogs",
+                          "--logbase", "build-kvm"] + present, 900, env=_clean_env(),
+                         rw=[builddir])
+    _check_meson_summary(r, "KVM unit tests")
+    for t in present:
+        report = json.loads((Path(builddir) / "tests" / "unit" / f"test_{t}.json").read_text())
+        skipped = [f"{s['name']}::{c['name']}: {c.get('messages')}"
+                   for s in report["test_suites"] for c in s["tests"] if c["status"] == "SKIPPED"]
+        assert not skipped, f"KVM unit tests skipped where KVM is: {skipped}"
     return r
 
 
@@ -95,16 +120,15 @@ def test_no_decompressors(configured, guest, tmp_path):
     _unit_tests(d)
     env = _clean_env(glueutil.runtime_env(tmp_path))
     # Without a decompressor auto mode falls back to the bzImage's own entry...
-    r = subprocess.run([d / "cli" / "glue", "-v", "run", "-k", guest("bzImage"), "--debug-exit",
-                        "--no-default-params", "-p", "glue.test=boot"], capture_output=True,
-                       text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+    r = glueutil.kvm_run([d / "cli" / "glue", "-v", "run", "-k", guest("bzImage"), "--debug-exit",
+                          "--no-default-params", "-p", "glue.test=boot"], 300, env=env)
     glueutil.check_stderr_clean(r.stderr, "glue run")
     assert r.returncode == 0, r
     assert re.search(r"^GUEST entry=linux64", r.stdout.replace("\r", ""), re.M), r.stdout
     assert re.search(r"^TEST boot PASS", r.stdout.replace("\r", ""), re.M), r.stdout
     assert "unpack" not in r.stderr.lower() or "cannot" in r.stderr.lower() \
         or "fall" in r.stderr.lower(), r.stderr
-    # ...and --boot unpack says why it cannot.
+    # ...and --boot unpack says why it cannot (before any KVM is needed).
     r = subprocess.run([d / "cli" / "glue", "run", "-k", guest("bzImage"), "--boot", "unpack",
                         "--console", "none", "-p", "glue.test=reset"], capture_output=True,
                        text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
@@ -122,22 +146,18 @@ def test_no_devices(configured, guest, tmp_path):
         assert re.search(rf"GLUE_HAVE_{dev}\s+0", cfg), f"GLUE_HAVE_{dev} should be 0:\n{cfg}"
     _unit_tests(d)
     # The VMM still runs a guest (which cannot talk or reset), and stops
-    # cleanly on SIGTERM.
-    p = subprocess.Popen([d / "cli" / "glue", "run", "-k", guest("elf"), "-p", "glue.test=boot"],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=_clean_env(glueutil.runtime_env(tmp_path)), start_new_session=True)
-    try:
-        time.sleep(2)
-        assert p.poll() is None, p.communicate()
-        p.terminate()
-        out, err = p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, 9)
-            p.wait()
-    glueutil.check_stderr_clean(err.decode(), "glue run")
-    assert p.returncode == 0, err
-    assert out == b"", "no serial device, yet the guest's output arrived"
+    # cleanly on SIGTERM: status 0, and no serial output at all.
+    script = ('"$0" run -k "$1" -p glue.test=boot >"$2" & p=$!; sleep 2; '
+              'kill -0 $p || { echo "glue ended early" >&2; exit 99; }; kill -TERM $p; wait $p')
+    shared, rt = tmp_path / "out", tmp_path / "rt"
+    shared.mkdir()
+    rt.mkdir()
+    out = shared / "serial.out"
+    r = glueutil.kvm_run(["sh", "-c", script, d / "cli" / "glue", guest("elf"), out], 300,
+                         env=_clean_env(glueutil.runtime_env(rt)), rw=[shared])
+    glueutil.check_stderr_clean(r.stderr, "glue run")
+    assert r.returncode == 0, r
+    assert out.read_bytes() == b"", "no serial device, yet the guest's output arrived"
 
 
 @pytest.mark.slow

@@ -97,6 +97,40 @@ Test(alloc, fixed)
 	glue_alloc_free(a);
 }
 
+/* A fixed range at the very start (and end) of a free range: the free
+ * space left is exactly the rest, on the right side of it. */
+Test(alloc, fixed_at_the_edges_of_a_free_range)
+{
+	struct glue_alloc *a;
+	uint64_t x;
+
+	cr_assert_eq(glue_alloc_new(&a), 0);
+	cr_assert_eq(glue_alloc_add_pool(a, GLUE_ALLOC_PIO, 0x1000, 0x1000), 0);
+	cr_assert_eq(glue_alloc_take_fixed(a, GLUE_ALLOC_PIO, 0x1000, 0x100), 0);
+	cr_assert_eq(glue_alloc_take_fixed(a, GLUE_ALLOC_PIO, 0x1000, 1), -EBUSY);
+	cr_assert_eq(glue_alloc_take_fixed(a, GLUE_ALLOC_PIO, 0x10ff, 1), -EBUSY);
+	/* What is left starts right after it and runs to the end. */
+	cr_assert_eq(glue_alloc_take(a, GLUE_ALLOC_PIO, 1, 0, &x), 0);
+	cr_assert_eq(x, 0x1100);
+	cr_assert_eq(glue_alloc_release(a, GLUE_ALLOC_PIO, 0x1100), 0);
+	cr_assert_eq(glue_alloc_take(a, GLUE_ALLOC_PIO, 0xf00, 0, &x), 0);
+	cr_assert_eq(x, 0x1100);
+	cr_assert_eq(glue_alloc_take(a, GLUE_ALLOC_PIO, 1, 0, &x), -ENOSPC);
+	cr_assert_eq(glue_alloc_release(a, GLUE_ALLOC_PIO, 0x1100), 0);
+	/* The same at the end of the free range [0x1100, 0x2000). */
+	cr_assert_eq(glue_alloc_take_fixed(a, GLUE_ALLOC_PIO, 0x1f00, 0x100), 0);
+	cr_assert_eq(glue_alloc_take(a, GLUE_ALLOC_PIO, 0xe00, 0, &x), 0);
+	cr_assert_eq(x, 0x1100);
+	cr_assert_eq(glue_alloc_take(a, GLUE_ALLOC_PIO, 1, 0, &x), -ENOSPC);
+	/* A fixed range at the start of a free range in the middle. */
+	cr_assert_eq(glue_alloc_release(a, GLUE_ALLOC_PIO, 0x1100), 0);
+	cr_assert_eq(glue_alloc_take_fixed(a, GLUE_ALLOC_PIO, 0x1100, 0x80), 0);
+	cr_assert_eq(glue_alloc_take(a, GLUE_ALLOC_PIO, 0xd80, 0, &x), 0);
+	cr_assert_eq(x, 0x1180);
+	cr_assert_eq(glue_alloc_take(a, GLUE_ALLOC_PIO, 1, 0, &x), -ENOSPC);
+	glue_alloc_free(a);
+}
+
 Test(alloc, pools)
 {
 	struct glue_alloc *a;

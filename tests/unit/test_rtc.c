@@ -122,6 +122,35 @@ Test(rtc, binary_and_12h)
 	glue_rtc_set_offset(e.rtc, (0 - tm.tm_hour) * 3600);
 	h = cmos_read(&e, 4);
 	cr_assert(h == 12 || h == 1, "0 h reads as AM 12, got 0x%02x", h);
+	/* Noon is PM 12, not PM 0; 11 h is AM 11 (the hour may tick over). */
+	glue_rtc_set_offset(e.rtc, (12 - tm.tm_hour) * 3600);
+	h = cmos_read(&e, 4);
+	cr_assert(h == (0x80 | 12) || h == (0x80 | 1), "12 h reads as PM 12, got 0x%02x", h);
+	glue_rtc_set_offset(e.rtc, (11 - tm.tm_hour) * 3600);
+	h = cmos_read(&e, 4);
+	cr_assert(h == 11 || h == (0x80 | 12), "11 h reads as AM 11, got 0x%02x", h);
+	teardown(&e);
+}
+
+Test(rtc, bcd_12h_noon_and_midnight)
+{
+	struct env e;
+	time_t now = time(NULL);
+	struct tm tm;
+	uint8_t h;
+
+	setup(&e);
+	cmos_write(&e, 0x0B, 0x00); /* BCD, 12 h */
+	gmtime_r(&now, &tm);
+	glue_rtc_set_offset(e.rtc, (12 - tm.tm_hour) * 3600);
+	h = cmos_read(&e, 4);
+	cr_assert(h == (0x80 | 0x12) || h == (0x80 | 0x01), "12 h reads as PM 0x12, got 0x%02x", h);
+	glue_rtc_set_offset(e.rtc, (0 - tm.tm_hour) * 3600);
+	h = cmos_read(&e, 4);
+	cr_assert(h == 0x12 || h == 0x01, "0 h reads as AM 0x12, got 0x%02x", h);
+	glue_rtc_set_offset(e.rtc, (23 - tm.tm_hour) * 3600);
+	h = cmos_read(&e, 4);
+	cr_assert(h == (0x80 | 0x11) || h == 0x12, "23 h reads as PM 0x11, got 0x%02x", h);
 	teardown(&e);
 }
 

@@ -1,0 +1,273 @@
+# SPDX-License-Identifier: MIT
+"""Debian's stock kernel with a busybox initramfs, booted to a shell on the
+serial console and driven from there: what a user of glue would check. Runs
+where KVM is hardware-backed (natively, or inside the test host); under an
+emulated KVM (PVM) an ordinary kernel takes tens of minutes to get here."""
+
+import hashlib
+import json
+import os
+import re
+import time
+
+import pytest
+
+import glueutil
+import stockkernel
+
+pytestmark = [pytest.mark.linux, pytest.mark.slow]
+
+MiB = 1 << 20
+DEFAULTS = "console=ttyS0 reboot=k i8042.noaux i8042.nopnp"
+
+
+@pytest.fixture(scope="module")
+def hw(host_kind):
+    if host_kind != "hardware":
+        pytest.skip("KVM here is not hardware-backed (emulated, e.g. PVM): a stock kernel cannot "
+                    "reach userspace in reasonable time; run the suite in the test host "
+                    "(scripts/testhost, or scripts/test.sh which does it)")
+
+
+@pytest.fixture(scope="module")
+def vmlinuz(hw):
+    try:
+        return stockkernel.vmlinuz()
+    except stockkernel.Unavailable as e:
+        pytest.skip(f"no stock kernel: {e}")
+
+
+@pytest.fixture(scope="module")
+def release(vmlinuz):
+    if os.environ.get("GLUE_STOCK_KERNEL"):
+        return None
+    return stockkernel.kernel().release
+
+
+# 1 MiB of incompressible data the initramfs carries, to be checked inside.
+BLOB = hashlib.sha256(b"glue").digest() * (MiB // 32)
+
+
+@pytest.fixture(scope="module")
+def initramfs(hw, tmp_path_factory):
+    try:
+        data = stockkernel.busybox_initramfs(files={"data/blob": BLOB})
+    except stockkernel.Unavailable as e:
+        pytest.skip(str(e))
+    p = tmp_path_factory.mktemp("initramfs") / "initramfs.cpio"
+    p.write_bytes(data)
+    return p
+
+
+class Shell:
+    """The guest's shell on a VM's console. run(cmd) types cmd and returns
+    (output, status): each command is followed by an echo of a numbered
+    marker and $?, so the output is exactly what the command printed."""
+
+    def __init__(self, v):
+        self.v = v
+        self.n = 0
+
+    def run(self, cmd, timeout=30):
+        self.n += 1
+        mark = f"@@{self.n}@@"
+        self.v.send(f"{cmd}; echo {mark} $?\n")
+        # The echoed command line shows the marker with a literal $?.
+        self.v.expect(re.escape(mark) + r" \$\?\r?$", timeout)
+        m = self.v.expect(r"((?:.*\n)*?)" + re.escape(mark) + r" (\d+)\r?$", timeout)
+        return m.group(1).replace("\r", "").strip("\n"), int(m.group(2))
+
+    def out(self, cmd, timeout=30):
+        text, status = self.run(cmd, timeout)
+        assert status == 0, f"'{cmd}' exited with {status}: {text}\n{self.v.report()}"
+        return text
+
+
+QUIET = "panic=-1 quiet"
+
+
+def _boot(vm, vmlinuz, initramfs, *args, mem="512M", cpus=2, params=QUIET, name=None,
+          initrd=None, verbose=True):
+    v = vm(vmlinuz, "-i", initrd or initramfs, *args, mem=mem, cpus=cpus, params=params,
+           default_params=True, name=name, verbose=verbose)
+    v.expect(r"^GLUE-INIT-42\r?$", 120)
+    v.expect(stockkernel.PROMPT, 30, partial=True)
+    return v, Shell(v)
+
+
+@pytest.fixture
+def linux(vm, vmlinuz, initramfs):
+    """linux(mem=, cpus=, params=, name=, initrd=, verbose=) boots the stock
+    kernel (quiet: every console byte is a VM exit) to its shell and returns
+    (VM, Shell)."""
+    return lambda *args, kernel=None, **kw: _boot(vm, kernel or vmlinuz, initramfs, *args, **kw)
+
+
+SHARED_PARAMS = "panic=-1 quiet glue.t=a,b x=\"y z\""
+
+
+@pytest.fixture(scope="module")
+def shared(hw, glue_bin, vmlinuz, initramfs, timeouts, tmp_path_factory):
+    """One VM (2 vCPUs, 512 MiB) that the read-only checks below share, so
+    the suite boots Linux once for all of them."""
+    rundir = tmp_path_factory.mktemp("rt")
+    cmd = [glue_bin, "-v", "run", "-k", vmlinuz, "-i", initramfs, "-m", "512M", "-c", "2",
+           "-p", SHARED_PARAMS]
+    v = glueutil.VM(cmd, glueutil.runtime_env(rundir), timeouts)
+    try:
+        v.expect(r"^GLUE-INIT-42\r?$", 120)
+        v.expect(stockkernel.PROMPT, 30, partial=True)
+        yield v, Shell(v)
+    finally:
+        v.kill()
+
+
+def test_shell_and_kernel(shared, release):
+    v, sh = shared
+    assert sh.out("echo MARK$((6*7))") == "MARK42"
+    if release:
+        assert sh.out("uname -r") == release, v.report()
+    # Serial input both ways, longer than the UART's FIFO.
+    line = "".join(chr(ord("a") + i % 26) for i in range(300))
+    assert sh.out(f"echo {line} | wc -c") == str(len(line) + 1)
+
+
+def test_cmdline_exact(shared):
+    v, sh = shared
+    assert sh.out("cat /proc/cmdline") == f"{SHARED_PARAMS} {DEFAULTS}", v.report()
+
+
+def test_initrd_contents(shared):
+    v, sh = shared
+    assert sh.out("sha256sum /data/blob | cut -d' ' -f1") == hashlib.sha256(BLOB).hexdigest()
+    assert sh.out("wc -c < /data/blob") == str(len(BLOB))
+
+
+def check_cpus(v, sh, cpus):
+    assert sh.out("grep -c ^processor /proc/cpuinfo") == str(cpus), v.report()
+    assert sh.out("cat /sys/devices/system/cpu/online") == ("0" if cpus == 1 else f"0-{cpus - 1}")
+    # Each CPU really runs: pin a task to it.
+    for c in range(cpus):
+        assert sh.out(f"taskset -c {c} cat /proc/self/stat | cut -d' ' -f39") == str(c)
+
+
+def check_memory(v, sh, mem):
+    log = sh.out("dmesg")
+    ranges = [(int(a, 16), int(b, 16) + 1) for a, b in
+              re.findall(r"BIOS-e820: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\] usable", log)]
+    assert sum(b - a for a, b in ranges) == mem * MiB, f"e820 usable RAM {ranges} for -m {mem}M"
+    if mem > 3072:
+        assert any(a >= 1 << 32 for a, _ in ranges), f"no RAM above 4 GiB: {ranges}"
+    m = re.search(r"Memory: (\d+)K/(\d+)K available", log)
+    assert m, log
+    total_k = int(m.group(2))
+    # The kernel counts every page glue's e820 gave it, less page 0 and the
+    # legacy 640K-1M hole.
+    assert mem * 1024 - 388 <= total_k <= mem * 1024, (total_k, mem)
+    kb = int(re.search(r"MemTotal:\s+(\d+) kB", sh.out("grep MemTotal /proc/meminfo")).group(1))
+    # MemTotal is that less what the kernel keeps for itself (its image,
+    # page structs: well under 10% plus 64 MiB here).
+    assert total_k * 0.9 - 64 * 1024 <= kb <= total_k, f"MemTotal {kb} kB with -m {mem}M"
+
+
+def test_cpus_shared(shared):
+    check_cpus(*shared, 2)
+
+
+def test_memory_shared(shared):
+    check_memory(*shared, 512)
+
+
+@pytest.mark.parametrize("cpus", [1, 4])
+def test_cpus(linux, cpus):
+    check_cpus(*linux(cpus=cpus), cpus)
+
+
+# -m sizes: up to the 32-bit MMIO hole (3 GiB), and across it, with RAM
+# above 4 GiB.
+@pytest.mark.parametrize("mem", [3072, 4608])
+def test_memory(linux, mem):
+    check_memory(*linux(mem=f"{mem}M", cpus=1), mem)
+
+
+def test_poweroff_ends_the_vm(linux):
+    v, sh = linux()
+    v.send("poweroff\n")
+    assert v.wait_exit(60) == 0, v.report()
+    assert "glue: guest powered off (ACPI S5)" in v.stderr, v.report()
+
+
+def test_reboot_ends_the_vm(linux):
+    v, sh = linux()
+    v.send("reboot\n")
+    assert v.wait_exit(60) == 0, v.report()
+    assert "glue: guest reset through the i8042" in v.stderr, v.report()
+
+
+def list_json(glue):
+    r = glue("list", "--json")
+    assert r.returncode == 0, r
+    return {d["name"]: d for d in json.loads(r.stdout)}
+
+
+def uptime(sh):
+    return float(sh.out("cut -d' ' -f1 /proc/uptime"))
+
+
+def test_pause_resume_then_stop(linux, glue):
+    """glue list/pause/resume/stop on a Linux guest: the paused guest's
+    clock stands still, it runs on after resume, and stop presses the ACPI
+    power button, which acpid turns into a poweroff."""
+    v, sh = linux(name="lx")
+    assert list_json(glue)["lx"]["state"] == "running"
+    u0, t0 = uptime(sh), time.monotonic()
+    r = glue("pause", "-n", "lx")
+    assert r.returncode == 0, r
+    assert list_json(glue)["lx"]["state"] == "paused"
+    pos = len(v.log)
+    v.send("echo AWAKE\n")
+    time.sleep(5)
+    assert not re.search(r"^AWAKE\r?$", v.log[pos:], re.M), f"a paused guest answered\n{v.report()}"
+    r = glue("resume", "-n", "lx")
+    assert r.returncode == 0, r
+    v.expect(r"^AWAKE\r?$", 30)
+    u1, t1 = uptime(sh), time.monotonic()
+    host, guest = t1 - t0, u1 - u0
+    # The guest's clock ran only while it ran: it missed the 5 s pause.
+    assert 0 < guest < host - 3.5, f"guest clock moved {guest:.1f} s over {host:.1f} s, 5 s paused"
+    time.sleep(2)
+    assert uptime(sh) - u1 >= 1.5, "the guest clock stopped after the resume"
+    assert list_json(glue)["lx"]["state"] == "running"
+
+    r = glue("stop", "-n", "lx", "--timeout", "60", timeout=90)
+    assert r.returncode == 0, r
+    assert v.wait_exit(10) == 0, v.report()
+    assert "GLUE-POWER-BUTTON" in v.log, v.report()  # acpid ran its action
+    assert "glue: pressed the ACPI power button" in v.stderr, v.report()
+    assert "glue: guest powered off (ACPI S5)" in v.stderr, v.report()
+    assert "Ctrl-Alt-Del" not in v.stderr, v.report()
+    assert "lx" not in list_json(glue)
+
+
+def test_stop_without_acpi_falls_back_to_ctrl_alt_del(linux, glue):
+    """A guest without ACPI never takes the button: glue sends
+    Ctrl-Alt-Del, busybox init reboots, and the VM ends."""
+    v, sh = linux(name="lx-noacpi", params="panic=-1 quiet acpi=off")
+    r = glue("stop", "-n", "lx-noacpi", "--timeout", "60", timeout=90)
+    assert r.returncode == 0, r
+    assert v.wait_exit(10) == 0, v.report()
+    assert "glue: the guest did not take the ACPI power button" in v.stderr, v.report()
+    assert "Ctrl-Alt-Del" in v.stderr, v.report()
+    assert "GLUE-POWER-BUTTON" not in v.log, v.report()
+
+
+@pytest.mark.parametrize("boot", ["pvh", "bzimage"])
+def test_other_entry_paths(linux, boot):
+    """The ELF inside the kernel through PVH, and the bzImage's own 64-bit
+    entry (the kernel decompresses itself: slower)."""
+    if boot == "pvh" and os.environ.get("GLUE_STOCK_KERNEL"):
+        pytest.skip("GLUE_STOCK_KERNEL: no unpacked ELF of it")
+    v, sh = linux("--boot", boot, kernel=stockkernel.vmlinux() if boot == "pvh" else None)
+    assert sh.out("grep -c ^processor /proc/cpuinfo") == "2"
+    v.send("poweroff\n")
+    assert v.wait_exit(60) == 0, v.report()
