@@ -178,6 +178,18 @@ GLUE_API int glue_loader_load(struct glue_mem *mem, const struct glue_kernel *k,
 			      const struct glue_boot_config *cfg, struct glue_boot_info *out);
 
 /*
+ * Check, before anything is created, that glue_loader_load() can boot k the
+ * way cfg (NULL: defaults) asks: the mode suits the kernel (an ELF kernel
+ * has the PVH note PVH mode needs, a bzImage has a 64-bit entry for bzimage
+ * mode), this build has the decompressor the unpacking modes need, the
+ * command line fits and the initrd file (initrd_path) is usable. Returns 0
+ * or the negative errno and message glue_loader_load() would give. What
+ * is inside a bzImage's payload (its PVH note, its damage) and a guest RAM
+ * too small show only when loading.
+ */
+GLUE_API int glue_loader_check(const struct glue_kernel *k, const struct glue_boot_config *cfg);
+
+/*
  * Check that an initrd file can be loaded: it opens, is a regular file and
  * is not empty (the checks glue_loader_load() makes), so that a VMM can
  * refuse a bad one before it creates anything. size (may be NULL) receives

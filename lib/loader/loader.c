@@ -129,11 +129,7 @@ static int plan_bzimage(struct plan *p, const struct glue_mem *mem)
 	uint64_t load = GLUE_BOOT_BZIMAGE_LOAD_GPA, run, pref = bz->pref_address;
 	uint64_t init = GLUE_MAX(bz->init_size, bz->pm_size);
 
-	if (!bz->kernel64)
-		return glue_err(-EINVAL,
-				"%s: bzImage has no 64-bit entry point (protocol %u.%02u, "
-				"no XLF_KERNEL_64)",
-				p->what, bz->version >> 8, bz->version & 0xff);
+	/* prepare() made sure of a 64-bit entry */
 	if (bz->relocatable) {
 		/* Loading at pref_address spares the kernel a move; the kernel
 		 * runs at its load address rounded up to kernel_alignment but
@@ -319,9 +315,6 @@ static int load(struct glue_mem *mem, struct plan *p, const struct glue_boot_con
 	uint64_t initrd_size = 0, initrd_gpa = 0;
 	int fd = -1, r;
 
-	if (cmdlen > p->cmdline_max)
-		return glue_err(-EINVAL, "command line is %zu bytes, %s accepts at most %u", cmdlen,
-				p->what, p->cmdline_max);
 	if (!glue_mem_contains(mem, GLUE_BOOT_CMDLINE_GPA, cmdlen + 1) ||
 	    !glue_mem_contains(mem, GLUE_BOOT_PVH_INFO_GPA, 0x2000))
 		return glue_err(-ENOMEM, "guest memory lacks the boot area at 0x%llx-0x%llx",
@@ -414,6 +407,95 @@ out:
 	return r;
 }
 
+/*
+ * What both glue_loader_check() and glue_loader_load() decide from the
+ * kernel and the config alone: the mode, and whether this kernel and this
+ * build can do it. Fills cfg (with defaults) and p.
+ */
+static int prepare(const struct glue_kernel *k, const struct glue_boot_config *cfg_in,
+		   struct glue_boot_config *cfg, struct plan *p)
+{
+	enum glue_boot_mode mode;
+	size_t cmdlen;
+
+	glue_boot_config_init(cfg);
+	if (cfg_in) {
+		if (cfg_in->size < offsetof(struct glue_boot_config, initrd_data))
+			return glue_err(-EINVAL,
+					"glue_boot_config.size %u is too small (set it with "
+					"glue_boot_config_init())",
+					cfg_in->size);
+		memcpy(cfg, cfg_in, GLUE_MIN((size_t)cfg_in->size, sizeof(*cfg)));
+	}
+	memset(p, 0, sizeof(*p));
+	p->k = k;
+	snprintf(p->what, sizeof(p->what), "kernel '%s'", k->name);
+	mode = cfg->mode;
+	if (!glue_boot_mode_name(mode))
+		return glue_err(-EINVAL, "unknown boot mode %d", (int)mode);
+	cmdlen = strlen(cfg->cmdline ? cfg->cmdline : "");
+
+	if (k->format == GLUE_KERNEL_ELF) {
+		if (mode == GLUE_BOOT_UNPACK || mode == GLUE_BOOT_BZIMAGE)
+			return glue_err(-EINVAL,
+					"%s: boot mode %s needs a bzImage, this is an ELF kernel",
+					p->what, glue_boot_mode_name(mode));
+		if (mode == GLUE_BOOT_AUTO)
+			mode = k->elf.has_pvh ? GLUE_BOOT_PVH : GLUE_BOOT_ELF64;
+		p->mode = mode;
+		p->compression = "none";
+		p->cmdline_max = GLUE_BOOT_CMDLINE_MAX_DEFAULT;
+		p->initrd_addr_max = GLUE_ELF_INITRD_ADDR_MAX;
+	} else {
+		p->compression = glue_compression_name(k->bz.comp);
+		p->cmdline_max = k->bz.cmdline_max;
+		p->initrd_addr_max = k->bz.initrd_addr_max;
+		p->setup_header = &k->bz.hdr;
+		p->setup_header_len = k->bz.hdr_len;
+		if (mode == GLUE_BOOT_AUTO)
+			mode = glue_kernel_can_unpack(k) ? GLUE_BOOT_UNPACK : GLUE_BOOT_BZIMAGE;
+		p->mode = mode;
+		if (mode == GLUE_BOOT_BZIMAGE) {
+			if (!k->bz.kernel64)
+				return glue_err(-EINVAL,
+						"%s: bzImage has no 64-bit entry point (protocol "
+						"%u.%02u, no XLF_KERNEL_64)",
+						p->what, k->bz.version >> 8, k->bz.version & 0xff);
+		} else if (k->bz.comp == GLUE_COMP_UNKNOWN) {
+			/* UNPACK, ELF64 and PVH enter the vmlinux inside the payload */
+			return glue_err(-ENOTSUP,
+					"%s: boot mode %s needs the payload unpacked, but its "
+					"format is not recognised",
+					p->what, glue_boot_mode_name(mode));
+		} else if (!glue_compression_supported(k->bz.comp)) {
+			return glue_err(-ENOTSUP,
+					"%s: boot mode %s needs the %s payload unpacked, but this "
+					"libglue was built without %s support",
+					p->what, glue_boot_mode_name(mode), p->compression,
+					p->compression);
+		}
+	}
+	if (cmdlen > p->cmdline_max)
+		return glue_err(-EINVAL, "command line is %zu bytes, %s accepts at most %u", cmdlen,
+				p->what, p->cmdline_max);
+	return 0;
+}
+
+int glue_loader_check(const struct glue_kernel *k, const struct glue_boot_config *cfg_in)
+{
+	struct glue_boot_config cfg;
+	struct plan p;
+	int r;
+
+	r = prepare(k, cfg_in, &cfg, &p);
+	/* An ELF kernel's entry is known now; a payload's only once unpacked. */
+	if (r == 0 && k->format == GLUE_KERNEL_ELF)
+		r = plan_elf(&p, &k->elf, k->data, k->size, p.mode == GLUE_BOOT_PVH);
+	if (r == 0 && cfg.initrd_path)
+		r = glue_loader_check_initrd(cfg.initrd_path, NULL);
+	return r;
+}
+
 int glue_loader_load(struct glue_mem *mem, const struct glue_kernel *k,
 		     const struct glue_boot_config *cfg_in, struct glue_boot_info *out)
 {
@@ -422,53 +504,19 @@ int glue_loader_load(struct glue_mem *mem, const struct glue_kernel *k,
 	struct glue_elf unpacked_elf;
 	uint8_t *unpacked = NULL;
 	size_t unpacked_size = 0;
-	enum glue_boot_mode mode;
 	int r;
 
-	glue_boot_config_init(&cfg);
-	if (cfg_in) {
-		if (cfg_in->size < offsetof(struct glue_boot_config, initrd_data))
-			return glue_err(-EINVAL,
-					"glue_boot_config.size %u is too small (set it with "
-					"glue_boot_config_init())",
-					cfg_in->size);
-		memcpy(&cfg, cfg_in, GLUE_MIN((size_t)cfg_in->size, sizeof(cfg)));
-	}
 	memset(out, 0, sizeof(*out));
-	memset(&p, 0, sizeof(p));
-	p.k = k;
-	snprintf(p.what, sizeof(p.what), "kernel '%s'", k->name);
-	mode = cfg.mode;
-	if (!glue_boot_mode_name(mode))
-		return glue_err(-EINVAL, "unknown boot mode %d", (int)mode);
-
+	r = prepare(k, cfg_in, &cfg, &p);
+	if (r < 0)
+		return r;
 	if (k->format == GLUE_KERNEL_ELF) {
-		if (mode == GLUE_BOOT_UNPACK || mode == GLUE_BOOT_BZIMAGE)
-			return glue_err(-EINVAL,
-					"%s: boot mode %s needs a bzImage, this is an ELF kernel",
-					p.what, glue_boot_mode_name(mode));
-		if (mode == GLUE_BOOT_AUTO)
-			mode = k->elf.has_pvh ? GLUE_BOOT_PVH : GLUE_BOOT_ELF64;
-		p.mode = mode;
-		p.compression = "none";
-		p.cmdline_max = GLUE_BOOT_CMDLINE_MAX_DEFAULT;
-		p.initrd_addr_max = GLUE_ELF_INITRD_ADDR_MAX;
-		r = plan_elf(&p, &k->elf, k->data, k->size, mode == GLUE_BOOT_PVH);
+		r = plan_elf(&p, &k->elf, k->data, k->size, p.mode == GLUE_BOOT_PVH);
 		if (r < 0)
 			return r;
 		return load(mem, &p, &cfg, out);
 	}
-
-	/* bzImage */
-	p.compression = glue_compression_name(k->bz.comp);
-	p.cmdline_max = k->bz.cmdline_max;
-	p.initrd_addr_max = k->bz.initrd_addr_max;
-	p.setup_header = &k->bz.hdr;
-	p.setup_header_len = k->bz.hdr_len;
-	if (mode == GLUE_BOOT_AUTO)
-		mode = glue_kernel_can_unpack(k) ? GLUE_BOOT_UNPACK : GLUE_BOOT_BZIMAGE;
-	p.mode = mode;
-	if (mode == GLUE_BOOT_BZIMAGE) {
+	if (p.mode == GLUE_BOOT_BZIMAGE) {
 		r = plan_bzimage(&p, mem);
 		if (r < 0)
 			return r;
@@ -476,11 +524,6 @@ int glue_loader_load(struct glue_mem *mem, const struct glue_kernel *k,
 	}
 
 	/* UNPACK, ELF64 and PVH enter the vmlinux inside the payload */
-	if (k->bz.comp == GLUE_COMP_UNKNOWN)
-		return glue_err(-ENOTSUP,
-				"%s: boot mode %s needs the payload unpacked, but its "
-				"format is not recognised",
-				p.what, glue_boot_mode_name(mode));
 	r = glue_decompress(k->bz.comp, k->data + k->bz.payload_offset, k->bz.payload_size,
 			    GLUE_UNPACK_MAX, &unpacked, &unpacked_size);
 	if (r < 0)
@@ -489,7 +532,7 @@ int glue_loader_load(struct glue_mem *mem, const struct glue_kernel *k,
 		 p.compression);
 	r = glue_elf_parse(&unpacked_elf, unpacked, unpacked_size, p.what);
 	if (r == 0)
-		r = plan_elf(&p, &unpacked_elf, unpacked, unpacked_size, mode == GLUE_BOOT_PVH);
+		r = plan_elf(&p, &unpacked_elf, unpacked, unpacked_size, p.mode == GLUE_BOOT_PVH);
 	if (r == 0) {
 		/* the kernel may use up to init_size from where it runs */
 		if (k->bz.init_size && glue_range_ok(p.kernel_start, k->bz.init_size))

@@ -184,7 +184,8 @@ static int check_config(const struct glue_machine_config *cfg)
 		host = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
 		if (cfg->mem_bytes > host)
 			return glue_err(-ENOMEM,
-					"memory size %llu MiB is more than this host has (%llu MiB of RAM and swap)",
+					"memory size %llu MiB is more than this host has (%llu MiB "
+					"of RAM and swap)",
 					(unsigned long long)(cfg->mem_bytes >> 20),
 					(unsigned long long)(host >> 20));
 	}
@@ -201,8 +202,8 @@ static int check_cpus(const struct glue_machine_config *cfg, const struct glue_k
 	if (max_cpus > GLUE_MPTABLE_MAX_CPUS)
 		max_cpus = GLUE_MPTABLE_MAX_CPUS;
 	if (cfg->cpus > max_cpus)
-		return glue_err(-EINVAL, "%u vCPUs requested: this host supports 1 to %u", cfg->cpus,
-				max_cpus);
+		return glue_err(-EINVAL, "%u vCPUs requested: this host supports 1 to %u",
+				cfg->cpus, max_cpus);
 	return 0;
 }
 
@@ -292,6 +293,14 @@ static int write_acpi(struct glue_machine *m, uint64_t *rsdp)
 #endif
 }
 
+static void boot_config(const struct glue_machine *m, struct glue_boot_config *bc)
+{
+	glue_boot_config_init(bc);
+	bc->mode = m->cfg.boot;
+	bc->cmdline = m->cmdline ? m->cmdline : "";
+	bc->initrd_path = m->initrd;
+}
+
 static int load_kernel(struct glue_machine *m, struct glue_boot_info *info)
 {
 	struct glue_boot_config bc;
@@ -302,10 +311,7 @@ static int load_kernel(struct glue_machine *m, struct glue_boot_info *info)
 	if (r < 0)
 		return r;
 
-	glue_boot_config_init(&bc);
-	bc.mode = m->cfg.boot;
-	bc.cmdline = m->cmdline ? m->cmdline : "";
-	bc.initrd_path = m->initrd;
+	boot_config(m, &bc);
 	bc.acpi_rsdp_gpa = rsdp;
 	r = glue_loader_load(m->mem, m->k, &bc, info);
 	glue_kernel_free(m->k);
@@ -398,8 +404,13 @@ int glue_machine_new(struct glue_machine **out, const struct glue_machine_config
 		r = glue_cpu_model_parse(&m->cpu_model, m->cpu);
 	if (!r)
 		r = glue_kernel_open(&m->k, m->kernel);
-	if (!r && m->initrd)
-		r = glue_loader_check_initrd(m->initrd, NULL);
+	if (!r) {
+		/* A kernel that cannot boot this way is refused before KVM is needed. */
+		struct glue_boot_config bc;
+
+		boot_config(m, &bc);
+		r = glue_loader_check(m->k, &bc);
+	}
 	if (!r)
 		r = glue_kvm_open(&m->kvm, NULL);
 	if (!r)
@@ -417,9 +428,10 @@ int glue_machine_new(struct glue_machine **out, const struct glue_machine_config
 	if (!r)
 		r = glue_mem_new_x86(&m->mem, m->cfg.mem_bytes);
 	if (!r)
-		r = glue_alloc_new_x86(&m->alloc, glue_mem_end(m->mem) > GLUE_X86_MMIO_HOLE_END
-							  ? GLUE_ALIGN_UP(glue_mem_end(m->mem), GLUE_GiB)
-							  : GLUE_X86_MMIO_HOLE_END);
+		r = glue_alloc_new_x86(&m->alloc,
+				       glue_mem_end(m->mem) > GLUE_X86_MMIO_HOLE_END
+					       ? GLUE_ALIGN_UP(glue_mem_end(m->mem), GLUE_GiB)
+					       : GLUE_X86_MMIO_HOLE_END);
 	if (!r)
 		r = glue_vm_new(&m->vm, m->kvm);
 	if (!r)
@@ -486,7 +498,7 @@ static void *vcpu_main(void *p)
 			continue;
 		if (r == GLUE_VCPU_RESET || r == GLUE_VCPU_POWEROFF || r == GLUE_VCPU_HALT) {
 			glue_machine_log(m, 1, "glue: guest %s",
-					 r == GLUE_VCPU_RESET      ? "reset"
+					 r == GLUE_VCPU_RESET	   ? "reset"
 					 : r == GLUE_VCPU_POWEROFF ? "powered off"
 								   : "halted");
 			machine_end(m, GLUE_EXIT_OK);
@@ -598,7 +610,8 @@ static int pause_locked(struct glue_machine *m)
 		enum glue_machine_state st = m->state;
 
 		pthread_mutex_unlock(&m->lock);
-		return glue_err(-EINVAL, "cannot pause a VM that is %s", glue_machine_state_name(st));
+		return glue_err(-EINVAL, "cannot pause a VM that is %s",
+				glue_machine_state_name(st));
 	}
 	atomic_store(&m->pause_req, true);
 	kick_all(m);
@@ -627,7 +640,8 @@ static int resume_locked(struct glue_machine *m)
 		enum glue_machine_state st = m->state;
 
 		pthread_mutex_unlock(&m->lock);
-		return glue_err(-EINVAL, "cannot resume a VM that is %s", glue_machine_state_name(st));
+		return glue_err(-EINVAL, "cannot resume a VM that is %s",
+				glue_machine_state_name(st));
 	}
 	if (m->clock_saved && glue_vm_set_clock(m->vm, m->paused_clock) < 0)
 		glue_machine_log(m, 0, "glue: warning: %s (the guest clock jumps)",
