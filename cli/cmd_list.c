@@ -15,11 +15,13 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: glue list [--json]\n\n"
+	fprintf(f, "usage: glue list [--json] [--timeout SECONDS]\n\n"
 		   "List this user's running VMs ($XDG_RUNTIME_DIR/glue, else ~/.glue).\n"
 		   "Sockets left by VMs that died are removed and not listed.\n\noptions:\n"
-		   "  -j, --json  print a JSON array of objects instead of a table\n"
-		   "  -h, --help  show this help\n\n"
+		   "  -j, --json             print a JSON array of objects instead of a table\n"
+		   "  -t, --timeout SECONDS  how long each VM has to answer before it is\n"
+		   "                         listed as not-responding (default 1, at most 600)\n"
+		   "  -h, --help             show this help\n\n"
 		   "Columns: NAME PID STATE CPUS MEM UPTIME. STATE is running, paused,\n"
 		   "stopping..., or not-responding (alive but not answering) or\n"
 		   "permission-denied.\nExit status: 0, 2 usage, 13 runtime directory unusable.\n");
@@ -179,17 +181,25 @@ int cmd_list(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
+		{"timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	struct rows rows = {0};
+	uint64_t timeout_s = GLUE_CONTROL_PROBE_TIMEOUT_MS / 1000;
 	bool json = false;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jt:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;
+			break;
+		case 't':
+			if (!cli_parse_u64(optarg, &timeout_s) || timeout_s < 1 || timeout_s > 600)
+				return cli_error(GLUE_EXIT_USAGE, CMD,
+						 "invalid timeout '%s' (seconds, 1 to 600)",
+						 optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -207,7 +217,7 @@ int cmd_list(int argc, char **argv)
 	if (ret && ret != -ENOENT)
 		return cli_error(GLUE_EXIT_RUNTIME_DIR, CMD, "%s", glue_error_last());
 	if (!ret) {
-		ret = glue_control_list(NULL, collect, &rows);
+		ret = glue_control_list_timeout(NULL, (int)timeout_s * 1000, collect, &rows);
 		if (ret) {
 			free(rows.v);
 			if (ret == -ENOMEM)

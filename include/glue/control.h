@@ -231,6 +231,11 @@ typedef int (*glue_control_list_fn)(void *ctx, const struct glue_control_entry *
  */
 GLUE_API int glue_control_list(const char *runtime_dir, glue_control_list_fn fn, void *ctx);
 
+/* The same with timeout_ms (> 0) for each VM to answer, for hosts where a
+ * busy VM is slow to (a loaded machine, a sanitizer build). */
+GLUE_API int glue_control_list_timeout(const char *runtime_dir, int timeout_ms,
+				       glue_control_list_fn fn, void *ctx);
+
 /*
  * Remove what a dead VM `name` left (socket, lock file). Returns 1 when
  * something was removed, 0 when the VM is alive or nothing was there, or a

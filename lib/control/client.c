@@ -391,8 +391,8 @@ static int scan(const char *dir, char ***out, size_t *count)
 	return 0;
 }
 
-static void probe(const char *dir, const char *name, struct glue_control_entry *e, char *err,
-		  size_t errlen)
+static void probe(const char *dir, const char *name, int timeout_ms, struct glue_control_entry *e,
+		  char *err, size_t errlen)
 {
 	const struct glue_control_request req = {.cmd = GLUE_CONTROL_INFO};
 	struct glue_control_response resp;
@@ -401,7 +401,7 @@ static void probe(const char *dir, const char *name, struct glue_control_entry *
 	e->status = connect_in(&c, dir, name);
 	if (e->status == 0) {
 		e->pid = c->pid;
-		e->status = glue_control_call(c, &req, &resp, GLUE_CONTROL_PROBE_TIMEOUT_MS);
+		e->status = glue_control_call(c, &req, &resp, timeout_ms);
 		if (e->status == 0)
 			e->info = resp.info;
 		glue_control_client_free(c);
@@ -414,12 +414,20 @@ static void probe(const char *dir, const char *name, struct glue_control_entry *
 
 int glue_control_list(const char *runtime_dir, glue_control_list_fn fn, void *ctx)
 {
+	return glue_control_list_timeout(runtime_dir, GLUE_CONTROL_PROBE_TIMEOUT_MS, fn, ctx);
+}
+
+int glue_control_list_timeout(const char *runtime_dir, int timeout_ms, glue_control_list_fn fn,
+			      void *ctx)
+{
 	char dir[GLUE_CONTROL_DIR_MAX], err[512], sock[GLUE_CONTROL_DIR_MAX + 80];
 	char **names = NULL;
 	size_t n = 0, i;
 	struct stat st;
 	int ret;
 
+	if (timeout_ms <= 0)
+		return glue_err(-EINVAL, "list timeout %d ms is not positive", timeout_ms);
 	ret = open_dir(runtime_dir, dir, sizeof(dir));
 	if (ret == -ENOENT)
 		return 0;
@@ -438,7 +446,7 @@ int glue_control_list(const char *runtime_dir, glue_control_list_fn fn, void *ct
 		    lstat(sock, &st))
 			continue;
 		err[0] = '\0';
-		probe(dir, names[i], &e, err, sizeof(err));
+		probe(dir, names[i], timeout_ms, &e, err, sizeof(err));
 		if (e.status == -ENOENT)
 			continue; /* it went away meanwhile */
 		e.error = err;

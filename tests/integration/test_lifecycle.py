@@ -4,6 +4,7 @@ running the test guest's ticker (it prints `TICK n` once a second and resets
 on Ctrl-Alt-Del)."""
 
 import json
+import math
 import os
 import re
 import signal
@@ -29,8 +30,8 @@ def ticker(vm, guest, name, **kw):
     return v
 
 
-def list_json(glue):
-    r = glue("list", "--json")
+def list_json(glue, *args):
+    r = glue("list", "--json", *args)
     assert r.returncode == 0, r
     try:
         data = json.loads(r.stdout)
@@ -189,12 +190,13 @@ def test_runtime_dir_unusable(glue, rundir):
 
 
 @pytest.mark.slow
-def test_many_vms_listed_and_stopped(vm, guest, glue):
+def test_many_vms_listed_and_stopped(vm, guest, glue, timeouts):
     names = [f"many-{i:02d}" for i in range(20)]
     vms = [vm(guest("elf"), name=n, params="glue.test=ticker", mem="16M") for n in names]
     for v in vms:
         v.expect(r"^TICK \d+", 60)
-    rows = list_json(glue)
+    # 20 busy VMs on a slow host may each take longer than the default 1 s.
+    rows = list_json(glue, "--timeout", str(math.ceil(timeouts(1))))
     assert set(rows) == set(names), rows
     assert all(r["state"] == "running" for r in rows.values()), rows
     assert len(list_table(glue)) == 20
@@ -204,3 +206,11 @@ def test_many_vms_listed_and_stopped(vm, guest, glue):
         assert v.proc.poll() is not None, f"{v.name} still runs after stop --all"
         assert v.wait_exit(5) == 0, v.report()
     assert list_json(glue) == {}
+
+
+@pytest.mark.parametrize("value", ["0", "601", "x", "-1"])
+def test_list_timeout_is_checked(glue, value):
+    r = glue("list", "--timeout", value)
+    assert r.returncode == 2, r
+    assert glueutil.error_lines(r.stderr) == [f"glue list: invalid timeout '{value}' "
+                                              "(seconds, 1 to 600)"], r.stderr

@@ -852,6 +852,15 @@ Test(control_server, not_responding_is_listed_not_removed)
 	cr_assert_eq(s.pid[0], getpid(), "pid from SO_PEERCRED");
 	cr_assert_lt(t1.tv_sec - t0.tv_sec, 4, "probe must time out promptly");
 	cr_assert(exists("stuck", ".sock") && exists("stuck", ".lock"));
+	/* A longer timeout is waited for in full (the default is 1 s). */
+	s.n = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(glue_control_list_timeout(rundir, 2500, collect, &s), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_eq(s.n, 1);
+	cr_assert_eq(s.status[0], -ETIMEDOUT);
+	cr_assert_geq((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 2400);
+	cr_assert_eq(glue_control_list_timeout(rundir, 0, collect, &s), -EINVAL);
 
 	cr_assert_eq(glue_control_connect(&c, rundir, "stuck"), 0);
 	cr_assert_eq(
