@@ -391,7 +391,7 @@ class Run:
                 self.failure = f"the test host did not boot within {self.boot_timeout} s"
                 return EXIT_HOST
             if booted and self.watchdog and now - last_hb > self.watchdog:
-                self.failure = (f"the test host froze: no heartbeat for {self.watchdog} s "
+                self.failure = (f"the test host froze: no heartbeat for {self.watchdog:g} s "
                                 f"(this is the test host failing, not the command); "
                                 f"{self._stalled()[1]}"
                                 + (f"; found halted {self.kicks} times" if self.kicks else ""))
@@ -465,9 +465,16 @@ class Run:
                     self._write(outs[name], data)
 
     def _close_stdin(self):
+        # Half-close: QEMU reads what is still queued, then sees EOF and
+        # tells the guest. A full close raises HUP at QEMU, which drops the
+        # port at once with any unread data (a short stdin was lost so).
         c = self.conns.pop("stdin", None)
         if c:
-            c.close()
+            try:
+                c.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            self.stdin_closed = c  # closed with the rest when the run ends
 
     def _write(self, fd, data):
         try:
