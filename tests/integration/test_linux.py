@@ -75,6 +75,9 @@ class Shell:
         # The echoed command line shows the marker with a literal $?.
         self.v.expect(re.escape(mark) + r" \$\?\r?$", timeout)
         m = self.v.expect(r"((?:.*\n)*?)" + re.escape(mark) + r" (\d+)\r?$", timeout)
+        # The next prompt before the next command: typed earlier, a command
+        # is echoed twice (by the tty, then by ash's line editor).
+        self.v.expect(stockkernel.PROMPT, timeout, partial=True)
         return m.group(1).replace("\r", "").strip("\n"), int(m.group(2))
 
     def out(self, cmd, timeout=30):

@@ -15,7 +15,7 @@ import glueutil
 
 
 @pytest.fixture
-def flooding_vm(glue_bin, guest, rundir):
+def flooding_vm(glue_bin, guest, rundir, timeouts):
     """glue run with the flood guest, stdout into a pipe that is never read."""
     r, w = os.pipe()
     p = subprocess.Popen([str(glue_bin), "run", "-n", "flood", "-k", str(guest("elf")),
@@ -23,7 +23,14 @@ def flooding_vm(glue_bin, guest, rundir):
                          stderr=subprocess.PIPE, env=glueutil.runtime_env(rundir),
                          start_new_session=True)
     os.close(w)
-    time.sleep(1.5)  # long enough to fill the pipe and glue's own buffer
+    # Up (its control socket there), then long enough to fill the pipe and
+    # glue's own buffer.
+    sock = rundir / "glue" / "flood.sock"
+    deadline = time.monotonic() + timeouts(10)
+    while not sock.exists() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sock.exists(), f"glue run made no control socket: {p.poll()}"
+    time.sleep(1.5)
     yield p
     if p.poll() is None:
         os.killpg(p.pid, signal.SIGKILL)
