@@ -234,6 +234,7 @@ def test_pause_resume_then_stop(linux, glue):
     r = glue("resume", "-n", "lx")
     assert r.returncode == 0, r
     v.expect(r"^AWAKE\r?$", 30)
+    v.expect(stockkernel.PROMPT, 30, partial=True)
     u1, t1 = uptime(sh), time.monotonic()
     host, guest = t1 - t0, u1 - u0
     # The guest's clock ran only while it ran: it missed the 5 s pause.
