@@ -152,6 +152,11 @@ def check_cpus(v, sh, cpus):
     # Each CPU really runs: pin a task to it.
     for c in range(cpus):
         assert sh.out(f"taskset -c {c} cat /proc/self/stat | cut -d' ' -f39") == str(c)
+    # ...and Linux found them in the ACPI MADT: a MADT it rejects makes it
+    # disable ACPI and fall back to the MP table, which lists them too.
+    log = sh.out("dmesg")
+    assert "ACPI: Using ACPI (MADT) for SMP configuration information" in log, log
+    assert not re.search(r"Invalid BIOS MADT|disabling ACPI", log), log
 
 
 def check_memory(v, sh, mem):
