@@ -28,11 +28,11 @@ enum glue_mem_type {
 };
 
 struct glue_mem_region {
-	uint64_t gpa;            /* guest-physical start */
-	uint64_t size;           /* bytes */
-	void *host;              /* host virtual address of gpa */
-	int fd;                  /* memfd backing the region */
-	uint64_t fd_offset;      /* offset of the region in fd */
+	uint64_t gpa;	    /* guest-physical start */
+	uint64_t size;	    /* bytes */
+	void *host;	    /* host virtual address of gpa */
+	int fd;		    /* memfd backing the region */
+	uint64_t fd_offset; /* offset of the region in fd */
 	enum glue_mem_type type;
 };
 
@@ -40,7 +40,7 @@ struct glue_mem_region {
 #define GLUE_X86_MMIO_HOLE_START 0xC0000000ULL /* 3 GiB */
 #define GLUE_X86_MMIO_HOLE_END 0x100000000ULL  /* 4 GiB */
 #define GLUE_X86_LEGACY_HOLE_START 0xA0000ULL  /* end of base memory (640 KiB) */
-#define GLUE_X86_BIOS_START 0xC0000ULL         /* option ROM / BIOS area, reserved */
+#define GLUE_X86_BIOS_START 0xC0000ULL	       /* option ROM / BIOS area, reserved */
 #define GLUE_X86_HIGH_RAM_START 0x100000ULL    /* 1 MiB */
 
 /* An empty address space. */
@@ -88,6 +88,17 @@ GLUE_API bool glue_mem_contains(const struct glue_mem *mem, uint64_t gpa, uint64
 GLUE_API int glue_mem_read(const struct glue_mem *mem, uint64_t gpa, void *buf, size_t len);
 GLUE_API int glue_mem_write(struct glue_mem *mem, uint64_t gpa, const void *buf, size_t len);
 GLUE_API int glue_mem_fill(struct glue_mem *mem, uint64_t gpa, int byte, size_t len);
+
+/*
+ * Host iovecs for [gpa, gpa + len): one per region the range touches, so a
+ * buffer that runs from one region into the next is still one buffer.
+ * At most max entries are written to iov; *n gets how many. Returns 0,
+ * -EFAULT when any byte is outside guest memory (or the range wraps), or
+ * -E2BIG when it needs more than max entries. len 0 gives no entries.
+ */
+struct iovec;
+GLUE_API int glue_mem_iov(const struct glue_mem *mem, uint64_t gpa, uint64_t len, struct iovec *iov,
+			  size_t max, size_t *n);
 
 /* Fixed-width little-endian accessors. */
 GLUE_API int glue_mem_read_u8(const struct glue_mem *mem, uint64_t gpa, uint8_t *out);

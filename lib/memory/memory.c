@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <glue/memory.h>
@@ -136,9 +137,10 @@ int glue_mem_new_x86(struct glue_mem **out, uint64_t ram_bytes)
 
 	*out = NULL;
 	if (ram_bytes < 2 * GLUE_MiB || !GLUE_IS_ALIGNED(ram_bytes, PAGE_SIZE))
-		return glue_err(-EINVAL,
-				"guest memory: %llu bytes of RAM: need a multiple of 4 KiB, at least 2 MiB",
-				(unsigned long long)ram_bytes);
+		return glue_err(
+			-EINVAL,
+			"guest memory: %llu bytes of RAM: need a multiple of 4 KiB, at least 2 MiB",
+			(unsigned long long)ram_bytes);
 	rest = ram_bytes - base;
 	low = GLUE_MIN(rest, low_max);
 	high = rest - low;
@@ -148,8 +150,8 @@ int glue_mem_new_x86(struct glue_mem **out, uint64_t ram_bytes)
 		return r;
 	r = glue_mem_add(mem, 0, base, GLUE_MEM_RAM);
 	if (!r)
-		r = glue_mem_add(mem, GLUE_X86_BIOS_START, GLUE_X86_HIGH_RAM_START - GLUE_X86_BIOS_START,
-				 GLUE_MEM_RESERVED);
+		r = glue_mem_add(mem, GLUE_X86_BIOS_START,
+				 GLUE_X86_HIGH_RAM_START - GLUE_X86_BIOS_START, GLUE_MEM_RESERVED);
 	if (!r)
 		r = glue_mem_add(mem, GLUE_X86_HIGH_RAM_START, low, GLUE_MEM_RAM);
 	if (!r && high)
@@ -170,7 +172,8 @@ size_t glue_mem_region_count(const struct glue_mem *mem)
 int glue_mem_region_get(const struct glue_mem *mem, size_t index, struct glue_mem_region *out)
 {
 	if (index >= mem->count)
-		return glue_err(-ENOENT, "guest memory: no region %zu (have %zu)", index, mem->count);
+		return glue_err(-ENOENT, "guest memory: no region %zu (have %zu)", index,
+				mem->count);
 	*out = mem->regions[index];
 	return 0;
 }
@@ -260,6 +263,33 @@ static uint8_t *chunk_at(const struct glue_mem *mem, uint64_t gpa, size_t len, s
 	return (uint8_t *)r->host + off;
 }
 
+int glue_mem_iov(const struct glue_mem *mem, uint64_t gpa, uint64_t len, struct iovec *iov,
+		 size_t max, size_t *n)
+{
+	const uint64_t gpa0 = gpa, len0 = len;
+	size_t i = 0;
+
+	*n = 0;
+	if (!glue_mem_contains(mem, gpa, len))
+		return fault(gpa, (size_t)len);
+	while (len) {
+		const struct glue_mem_region *r = find(mem, gpa);
+		uint64_t chunk = GLUE_MIN(len, r->size - (gpa - r->gpa));
+
+		if (i == max)
+			return glue_err(-E2BIG,
+					"guest buffer 0x%llx+0x%llx spans more than %zu regions",
+					(unsigned long long)gpa0, (unsigned long long)len0, max);
+		iov[i].iov_base = (uint8_t *)r->host + (gpa - r->gpa);
+		iov[i].iov_len = (size_t)chunk;
+		i++;
+		gpa += chunk;
+		len -= chunk;
+	}
+	*n = i;
+	return 0;
+}
+
 int glue_mem_read(const struct glue_mem *mem, uint64_t gpa, void *buf, size_t len)
 {
 	uint8_t *dst = buf;
@@ -305,14 +335,14 @@ int glue_mem_fill(struct glue_mem *mem, uint64_t gpa, int byte, size_t len)
 }
 
 /* x86 is little-endian, so the typed accessors are plain copies. */
-#define GLUE_MEM_ACCESSORS(bits)                                                                  \
+#define GLUE_MEM_ACCESSORS(bits)                                                                 \
 	int glue_mem_read_u##bits(const struct glue_mem *mem, uint64_t gpa, uint##bits##_t *out) \
-	{                                                                                         \
-		return glue_mem_read(mem, gpa, out, sizeof(*out));                                \
-	}                                                                                         \
-	int glue_mem_write_u##bits(struct glue_mem *mem, uint64_t gpa, uint##bits##_t v)          \
-	{                                                                                         \
-		return glue_mem_write(mem, gpa, &v, sizeof(v));                                   \
+	{                                                                                        \
+		return glue_mem_read(mem, gpa, out, sizeof(*out));                               \
+	}                                                                                        \
+	int glue_mem_write_u##bits(struct glue_mem *mem, uint64_t gpa, uint##bits##_t v)         \
+	{                                                                                        \
+		return glue_mem_write(mem, gpa, &v, sizeof(v));                                  \
 	}
 
 GLUE_MEM_ACCESSORS(8)

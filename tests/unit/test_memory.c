@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <glue/error.h>
 #include <glue/memory.h>
@@ -21,7 +22,8 @@ static uint64_t ram_in_layout(struct glue_mem *mem, uint64_t *below_hole, uint64
 		if (r.type != GLUE_MEM_RAM)
 			continue;
 		/* no RAM inside the 32-bit MMIO hole or the legacy VGA/BIOS hole */
-		cr_assert(r.gpa + r.size <= GLUE_X86_MMIO_HOLE_START || r.gpa >= GLUE_X86_MMIO_HOLE_END);
+		cr_assert(r.gpa + r.size <= GLUE_X86_MMIO_HOLE_START ||
+			  r.gpa >= GLUE_X86_MMIO_HOLE_END);
 		cr_assert(r.gpa + r.size <= GLUE_X86_LEGACY_HOLE_START || r.gpa >= 0x100000);
 		total += r.size;
 		if (r.gpa >= GLUE_X86_MMIO_HOLE_END)
@@ -34,8 +36,9 @@ static uint64_t ram_in_layout(struct glue_mem *mem, uint64_t *below_hole, uint64
 
 Test(memory, x86_layout_sums_to_exactly_the_requested_ram)
 {
-	const uint64_t sizes[] = {2 * MiB, 64 * MiB, 128 * MiB, 3 * GiB - 1 * MiB, 3 * GiB,
-				  3 * GiB + 4096, 3 * GiB + 1 * MiB, 4 * GiB, 5 * GiB, 16 * GiB};
+	const uint64_t sizes[] = {2 * MiB, 64 * MiB,	   128 * MiB,	      3 * GiB - 1 * MiB,
+				  3 * GiB, 3 * GiB + 4096, 3 * GiB + 1 * MiB, 4 * GiB,
+				  5 * GiB, 16 * GiB};
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct glue_mem *mem;
@@ -148,4 +151,44 @@ Test(memory, regions_share_one_memfd)
 	cr_assert_eq(glue_mem_region_get(mem, 99, &a), -ENOENT);
 	glue_mem_free(mem);
 	glue_mem_free(NULL);
+}
+
+Test(memory, iov_splits_at_region_edges)
+{
+	struct glue_mem *mem;
+	struct iovec iov[4];
+	size_t n = 99;
+
+	cr_assert_eq(glue_mem_new(&mem), 0);
+	cr_assert_eq(glue_mem_add(mem, 0, 1 * MiB, GLUE_MEM_RAM), 0);
+	cr_assert_eq(glue_mem_add(mem, 1 * MiB, 1 * MiB, GLUE_MEM_RAM), 0);
+	cr_assert_eq(glue_mem_add(mem, 2 * MiB, 4096, GLUE_MEM_RESERVED), 0);
+	cr_assert_eq(glue_mem_add(mem, 4 * MiB, 1 * MiB, GLUE_MEM_RAM), 0);
+
+	/* within one region: one entry, the same pointer glue_mem_ptr gives */
+	cr_assert_eq(glue_mem_iov(mem, 0x1000, 0x200, iov, 4, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(iov[0].iov_base, glue_mem_ptr(mem, 0x1000, 0x200));
+	cr_assert_eq(iov[0].iov_len, 0x200);
+	/* across three adjacent regions */
+	cr_assert_eq(glue_mem_iov(mem, 1 * MiB - 16, 1 * MiB + 32, iov, 4, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(iov[0].iov_len, 16);
+	cr_assert_eq(iov[1].iov_len, 1 * MiB);
+	cr_assert_eq(iov[2].iov_len, 16);
+	cr_assert_eq(iov[1].iov_base, glue_mem_ptr(mem, 1 * MiB, 1));
+	cr_assert_eq(iov[2].iov_base, glue_mem_ptr(mem, 2 * MiB, 1));
+	/* more regions than entries */
+	cr_assert_eq(glue_mem_iov(mem, 1 * MiB - 16, 1 * MiB + 32, iov, 2, &n), -E2BIG);
+	cr_assert_eq(n, 0);
+	/* into the gap, past the end, wrapping: nothing */
+	cr_assert_eq(glue_mem_iov(mem, 2 * MiB, 4097, iov, 4, &n), -EFAULT);
+	cr_assert_eq(glue_mem_iov(mem, 5 * MiB - 1, 2, iov, 4, &n), -EFAULT);
+	cr_assert_eq(glue_mem_iov(mem, ~0ULL - 1, 4, iov, 4, &n), -EFAULT);
+	cr_assert_eq(n, 0);
+	cr_assert(strstr(glue_error_last(), "outside guest memory"), "%s", glue_error_last());
+	/* nothing asked, nothing given */
+	cr_assert_eq(glue_mem_iov(mem, 0x1000, 0, iov, 0, &n), 0);
+	cr_assert_eq(n, 0);
+	glue_mem_free(mem);
 }
