@@ -42,7 +42,7 @@ static int device_run(struct glue_virtq *q)
 				continue;
 			}
 			if (r < 0)
-				return r; /* broken queue: the transport would ask for a reset */
+				break; /* broken (or no memory): what was pushed still counts */
 			n = glue_virtq_chain_read(c, 0, buf, sizeof(buf));
 			for (size_t i = 0; i < n; i++)
 				buf[i] = (char)toupper((unsigned char)buf[i]);
@@ -50,6 +50,8 @@ static int device_run(struct glue_virtq *q)
 		}
 		if (glue_virtq_should_notify(q))
 			interrupts++; /* a real device raises its interrupt here */
+		if (r < 0)
+			return r; /* a broken queue: the transport would ask for a reset */
 	} while (glue_virtq_kicks_on(q));
 	return interrupts;
 }

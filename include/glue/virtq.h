@@ -9,14 +9,20 @@
  * Everything in guest memory is untrusted, and read once. A chain that
  * breaks a rule (a loop, a zero length, a buffer outside guest memory, a
  * device-readable buffer after a writable one, an indirect table that is
- * nested, misaligned, not negotiated or combined with NEXT, more than
+ * nested, not negotiated, of a bad length or combined with NEXT, more than
  * GLUE_VIRTQ_MAX_SEGS buffers or 4 GiB) is given back used with length 0
  * and reported. An available ring that cannot be right (a head index past
- * the table, more new entries than the queue holds) marks the queue broken:
- * it pops nothing until it is reset, and the transport should set
+ * the table, more new entries than the queue holds, more chains in flight
+ * than it holds: a head made available twice) marks the queue broken: it
+ * pops nothing until it is reset, and the transport should set
  * DEVICE_NEEDS_RESET.
  *
- * Thread-safety: one thread at a time per queue (the device's worker). The
+ * A device that advertises a segment limit (virtio-blk's seg_max) keeps it
+ * a few below GLUE_VIRTQ_MAX_SEGS: a buffer that runs from one memory
+ * region into the next takes two iovecs.
+ *
+ * Thread-safety: one thread at a time per queue, reset and enable included:
+ * the transport stops the device's worker before it resets a queue. The
  * driver runs concurrently in the guest; the ring accesses here have the
  * ordering virtio requires.
  */
@@ -60,6 +66,9 @@ struct glue_virtq_chain {
 	uint16_t nin;	  /* device-writable iovecs */
 	uint32_t out_len; /* bytes readable */
 	uint32_t in_len;  /* bytes writable */
+	/* the queue's, not the device's: which queue and which life of it */
+	const struct glue_virtq *queue;
+	uint32_t generation;
 	struct iovec iov[];
 };
 
@@ -85,20 +94,26 @@ GLUE_API bool glue_virtq_broken(const struct glue_virtq *q);
 
 /*
  * The next available chain. Returns 1 with *out set (give it back with
- * glue_virtq_push(), or free it with glue_virtq_chain_free()), 0 when none
- * is available or the queue is not ready, -EBADMSG for a bad chain (already
- * given back with length 0; the next call goes on), -EIO when the queue is
- * broken, -ENOMEM. Errors carry a message naming the rule broken.
+ * glue_virtq_push()), 0 when none is available or the queue is not ready,
+ * -EBADMSG for a bad chain (already given back with length 0; the next
+ * call goes on), -EIO when the queue is broken, -ENOMEM (nothing taken:
+ * try again later). Errors carry a message naming the rule broken.
+ * With EVENT_IDX it also tells the driver which entry to kick for, so a
+ * device that pops until 0 on each kick never misses one.
  */
 GLUE_API int glue_virtq_pop(struct glue_virtq *q, struct glue_virtq_chain **out);
 
 /*
  * Give chain c back as used, len bytes written into its writable buffers
  * (capped at c->in_len), and free it. Chains may be pushed in any order.
- * Then ask glue_virtq_should_notify() whether to interrupt the driver.
+ * A chain popped before a reset (or from another queue) is only freed: the
+ * driver no longer waits for it. Then, also after -EBADMSG from pop, ask
+ * glue_virtq_should_notify() whether to interrupt the driver.
  */
 GLUE_API void glue_virtq_push(struct glue_virtq *q, struct glue_virtq_chain *c, uint32_t len);
-GLUE_API void glue_virtq_chain_free(struct glue_virtq_chain *c);
+
+/* Chains popped and not yet pushed since the last enable. */
+GLUE_API unsigned int glue_virtq_inflight(const struct glue_virtq *q);
 
 /*
  * Copy between a chain and host memory: from its readable bytes at offset

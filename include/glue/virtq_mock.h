@@ -70,6 +70,13 @@ GLUE_API int glue_virtq_mock_set_used_event(struct glue_virtq_mock *m, uint16_t 
 GLUE_API uint16_t glue_virtq_mock_used_flags(const struct glue_virtq_mock *m);
 GLUE_API uint16_t glue_virtq_mock_avail_event(const struct glue_virtq_mock *m);
 
+/*
+ * Whether a driver would kick now for what it made available since it last
+ * asked (as Linux's virtqueue_kick_prepare decides: the device's
+ * avail_event with EVENT_IDX, else its NO_NOTIFY flag).
+ */
+GLUE_API bool glue_virtq_mock_kick_wanted(struct glue_virtq_mock *m, bool event_idx);
+
 GLUE_END_DECLS
 
 #endif

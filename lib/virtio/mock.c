@@ -17,6 +17,7 @@ struct glue_virtq_mock {
 	uint16_t size;
 	uint64_t desc, avail, used;
 	uint16_t avail_idx, last_used;
+	uint16_t kicked_idx; /* avail_idx when kick_wanted last looked */
 	/* descriptors in use, and the head of the chain each is in */
 	bool *in_use;
 	uint16_t *chain_of;
@@ -236,4 +237,21 @@ uint16_t glue_virtq_mock_avail_event(const struct glue_virtq_mock *m)
 
 	glue_mem_read_u16(m->mem, m->used + 4 + 8ULL * m->size, &v);
 	return v;
+}
+
+bool glue_virtq_mock_kick_wanted(struct glue_virtq_mock *m, bool event_idx)
+{
+	uint16_t old = m->kicked_idx, now = m->avail_idx;
+	bool kick;
+
+	if (old == now)
+		return false;
+	/* A driver's full barrier between publishing and reading the device's wish. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (event_idx)
+		kick = vring_need_event(glue_virtq_mock_avail_event(m), now, old);
+	else
+		kick = !(glue_virtq_mock_used_flags(m) & VRING_USED_F_NO_NOTIFY);
+	m->kicked_idx = now;
+	return kick;
 }

@@ -32,7 +32,10 @@ struct glue_virtq {
 	uint16_t used_idx;	 /* our copy of used->idx */
 	uint16_t signalled_used; /* used_idx at the last interrupt we asked for */
 	bool signalled_valid;
-	bool unsignalled; /* pushed since should_notify last looked */
+	uint32_t unsignalled; /* pushes since should_notify last looked */
+	bool kicks_wanted;    /* kicks on (glue_virtq_kicks_off/on) */
+	uint32_t inflight;    /* popped, not pushed */
+	uint32_t generation;  /* bumped at every enable and reset */
 	/* scratch for one chain: its iovecs, an indirect table */
 	struct iovec *iov;
 	struct vring_desc *indirect;
@@ -129,8 +132,11 @@ int glue_virtq_enable(struct glue_virtq *q, const struct glue_virtq_layout *l, u
 	q->size = l->size;
 	q->features = features;
 	q->last_avail = q->used_idx = q->signalled_used = 0;
-	q->signalled_valid = q->unsignalled = false;
+	q->signalled_valid = false;
+	q->unsignalled = q->inflight = 0;
+	q->kicks_wanted = true;
 	q->broken = false;
+	q->generation++;
 	q->ready = true;
 	return 0;
 }
@@ -143,7 +149,9 @@ void glue_virtq_reset(struct glue_virtq *q)
 	q->used = NULL;
 	q->size = 0;
 	q->last_avail = q->used_idx = q->signalled_used = 0;
-	q->signalled_valid = q->unsignalled = false;
+	q->signalled_valid = false;
+	q->unsignalled = q->inflight = 0;
+	q->generation++;
 }
 
 bool glue_virtq_ready(const struct glue_virtq *q)
@@ -169,7 +177,7 @@ static void put_used(struct glue_virtq *q, uint16_t head, uint32_t len)
 	/* The element before the index that publishes it. */
 	q->used_idx++;
 	store16(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
-	q->unsignalled = true;
+	q->unsignalled++;
 }
 
 struct walk {
@@ -188,8 +196,7 @@ static int walk(struct glue_virtq *q, uint16_t head, struct walk *w)
 
 	memset(w, 0, sizeof(*w));
 	for (;;) {
-		struct vring_desc d;
-		uint16_t flags;
+		uint16_t flags, next;
 		uint32_t len;
 		uint64_t addr;
 		size_t n, nseg = (size_t)w->nout + w->nin;
@@ -200,10 +207,11 @@ static int walk(struct glue_virtq *q, uint16_t head, struct walk *w)
 				   indirect ? "indirect table" : "queue", tsize);
 		if (++count > tsize)
 			return BAD("a loop (more than %u descriptors)", tsize);
-		memcpy(&d, &table[idx], sizeof(d)); /* once: the driver may change it */
-		addr = le64toh(d.addr);
-		len = le32toh(d.len);
-		flags = le16toh(d.flags);
+		/* Each field once (READ_ONCE): the driver may change them meanwhile. */
+		addr = le64toh(__atomic_load_n(&table[idx].addr, __ATOMIC_RELAXED));
+		len = le32toh(__atomic_load_n(&table[idx].len, __ATOMIC_RELAXED));
+		flags = le16toh(__atomic_load_n(&table[idx].flags, __ATOMIC_RELAXED));
+		next = le16toh(__atomic_load_n(&table[idx].next, __ATOMIC_RELAXED));
 
 		if (flags & VRING_DESC_F_INDIRECT) {
 			if (!(q->features & GLUE_VIRTQ_F_INDIRECT))
@@ -228,6 +236,8 @@ static int walk(struct glue_virtq *q, uint16_t head, struct walk *w)
 			indirect = true;
 			continue;
 		}
+		/* Not forbidden by the spec, but QEMU refuses them too, so no
+		 * driver that works there sends them. */
 		if (len == 0)
 			return BAD("descriptor %u has length 0", idx);
 		if (flags & VRING_DESC_F_WRITE) {
@@ -252,16 +262,29 @@ static int walk(struct glue_virtq *q, uint16_t head, struct walk *w)
 			w->nout += n;
 		if (!(flags & VRING_DESC_F_NEXT))
 			return 0;
-		idx = le16toh(d.next);
+		idx = next;
 	}
+}
+
+/* With EVENT_IDX: "kick me when you add entry last_avail". */
+static void want_kick(struct glue_virtq *q)
+{
+	store16((uint16_t *)&q->used->ring[q->size], q->last_avail, __ATOMIC_RELAXED);
+}
+
+static uint16_t avail_pending(struct glue_virtq *q)
+{
+	/* Acquire: the ring entries and descriptors before the index. */
+	return (uint16_t)(load16(&q->avail->idx, __ATOMIC_ACQUIRE) - q->last_avail);
 }
 
 int glue_virtq_pop(struct glue_virtq *q, struct glue_virtq_chain **out)
 {
-	struct glue_virtq_chain *c;
-	uint16_t avail_idx, head, pending;
+	const bool event_idx = q->features & GLUE_VIRTQ_F_EVENT_IDX;
+	struct glue_virtq_chain *c = NULL;
+	uint16_t head, pending;
 	struct walk w;
-	size_t nseg;
+	size_t nseg = 0;
 	int r;
 
 	*out = NULL;
@@ -269,35 +292,48 @@ int glue_virtq_pop(struct glue_virtq *q, struct glue_virtq_chain **out)
 		return 0;
 	if (q->broken)
 		return glue_err(-EIO, "virtqueue broken by the driver: reset it");
-	/* Acquire: the ring entries and descriptors before the index. */
-	avail_idx = load16(&q->avail->idx, __ATOMIC_ACQUIRE);
-	pending = (uint16_t)(avail_idx - q->last_avail);
+	pending = avail_pending(q);
+	if (pending == 0 && event_idx && q->kicks_wanted) {
+		/* Empty: ask for a kick for the next entry, then look once more,
+		 * in case it came before the driver could see our wish. */
+		want_kick(q);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		pending = avail_pending(q);
+	}
 	if (pending == 0)
 		return 0;
 	if (pending > q->size)
 		return BROKEN(q, "%u new entries in a queue of %u", pending, q->size);
+	if (q->inflight >= q->size)
+		return BROKEN(q, "more than %u chains in flight (a head made available twice)",
+			      q->size);
 	head = load16(&q->avail->ring[q->last_avail & (q->size - 1)], __ATOMIC_RELAXED);
 	if (head >= q->size)
 		return BROKEN(q, "head %u in a queue of %u", head, q->size);
-	q->last_avail++;
 
 	r = walk(q, head, &w);
+	if (r == 0) {
+		nseg = (size_t)w.nout + w.nin;
+		c = malloc(sizeof(*c) + nseg * sizeof(c->iov[0]));
+		if (!c) /* nothing taken: the entry stays for a later pop */
+			return glue_err(-ENOMEM, "virtqueue: out of memory");
+	}
+	q->last_avail++;
+	if (event_idx && q->kicks_wanted)
+		want_kick(q);
 	if (r < 0) {
 		put_used(q, head, 0);
 		return r;
-	}
-	nseg = (size_t)w.nout + w.nin;
-	c = malloc(sizeof(*c) + nseg * sizeof(c->iov[0]));
-	if (!c) {
-		put_used(q, head, 0);
-		return glue_err(-ENOMEM, "virtqueue: out of memory");
 	}
 	c->head = head;
 	c->nout = w.nout;
 	c->nin = w.nin;
 	c->out_len = (uint32_t)w.out_len;
 	c->in_len = (uint32_t)w.in_len;
+	c->queue = q;
+	c->generation = q->generation;
 	memcpy(c->iov, q->iov, nseg * sizeof(c->iov[0]));
+	q->inflight++;
 	*out = c;
 	return 1;
 }
@@ -306,15 +342,17 @@ void glue_virtq_push(struct glue_virtq *q, struct glue_virtq_chain *c, uint32_t 
 {
 	if (!c)
 		return;
-	/* A reset between pop and push: the driver no longer waits for it. */
-	if (q->ready)
+	/* Popped before a reset, or from another queue: nobody waits for it. */
+	if (q->ready && c->queue == q && c->generation == q->generation) {
 		put_used(q, c->head, GLUE_MIN(len, c->in_len));
+		q->inflight--;
+	}
 	free(c);
 }
 
-void glue_virtq_chain_free(struct glue_virtq_chain *c)
+unsigned int glue_virtq_inflight(const struct glue_virtq *q)
 {
-	free(c);
+	return q->inflight;
 }
 
 static size_t copy(const struct iovec *iov, size_t n, size_t off, void *buf, size_t len,
@@ -356,18 +394,21 @@ bool glue_virtq_should_notify(struct glue_virtq *q)
 	uint16_t old = q->signalled_used, now = q->used_idx;
 	bool valid = q->signalled_valid;
 
-	if (!q->ready || !q->unsignalled)
+	uint32_t pushed = q->unsignalled;
+
+	if (!q->ready || !pushed)
 		return false;
 	/* Our used index must be visible before we read what the driver
 	 * wants (it writes its wish, then reads our index). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	q->unsignalled = false;
+	q->unsignalled = 0;
 	q->signalled_used = now;
 	q->signalled_valid = true;
 	if (q->features & GLUE_VIRTQ_F_EVENT_IDX) {
 		uint16_t event = load16(&q->avail->ring[q->size], __ATOMIC_RELAXED);
 
-		return !valid || vring_need_event(event, now, old);
+		/* 2^16 pushes unasked wrap the index: then old means nothing. */
+		return !valid || pushed > UINT16_MAX || vring_need_event(event, now, old);
 	}
 	return !(load16(&q->avail->flags, __ATOMIC_RELAXED) & VRING_AVAIL_F_NO_INTERRUPT);
 }
@@ -376,6 +417,7 @@ void glue_virtq_kicks_off(struct glue_virtq *q)
 {
 	if (!q->ready)
 		return;
+	q->kicks_wanted = false;
 	/* With EVENT_IDX, an avail_event left behind already means "no kicks". */
 	if (!(q->features & GLUE_VIRTQ_F_EVENT_IDX))
 		store16(&q->used->flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
@@ -385,8 +427,9 @@ bool glue_virtq_kicks_on(struct glue_virtq *q)
 {
 	if (!q->ready)
 		return false;
+	q->kicks_wanted = true;
 	if (q->features & GLUE_VIRTQ_F_EVENT_IDX)
-		store16((uint16_t *)&q->used->ring[q->size], q->last_avail, __ATOMIC_RELAXED);
+		want_kick(q);
 	else
 		store16(&q->used->flags, 0, __ATOMIC_RELAXED);
 	/* Our wish visible before we look again: a chain added just before

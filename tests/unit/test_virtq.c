@@ -375,19 +375,69 @@ Test(virtq, a_broken_ring_stops_the_queue_until_reset)
 	cr_assert(strstr(glue_error_last(), "head 16 in a queue of 16"), "%s", glue_error_last());
 }
 
-Test(virtq, a_push_after_reset_writes_nothing)
+Test(virtq, a_chain_from_before_a_reset_is_not_pushed)
 {
 	struct glue_virtq_mock_buf b = {DATA, 8, true};
-	struct glue_virtq_chain *c;
+	struct glue_virtq_chain *c, *c2;
+	struct glue_virtq_layout l;
 	uint16_t used_idx;
 
+	glue_virtq_mock_layout(m, &l);
+	cr_assert_eq(glue_virtq_mock_add(m, &b, 1, NULL), 0);
+	cr_assert_eq(glue_virtq_pop(q, &c), 1);
+	cr_assert_eq(glue_virtq_inflight(q), 1);
+	glue_virtq_reset(q);
+	cr_assert_eq(glue_virtq_inflight(q), 0);
+	glue_virtq_push(q, c, 8); /* not ready: only freed */
+	cr_assert_eq(glue_mem_read_u16(mem, l.used + 2, &used_idx), 0);
+	cr_assert_eq(used_idx, 0);
+	cr_assert(!glue_virtq_should_notify(q));
+
+	/* Reset and enabled again before the push: the new ring never sees it. */
+	glue_virtq_mock_free(m);
+	cr_assert_eq(glue_virtq_mock_new(&m, mem, QBASE, 16), 0);
+	cr_assert_eq(glue_virtq_enable(q, &l, 0), 0);
 	cr_assert_eq(glue_virtq_mock_add(m, &b, 1, NULL), 0);
 	cr_assert_eq(glue_virtq_pop(q, &c), 1);
 	glue_virtq_reset(q);
+	cr_assert_eq(glue_virtq_enable(q, &l, 0), 0);
 	glue_virtq_push(q, c, 8);
-	cr_assert_eq(glue_mem_read_u16(mem, QBASE + 16 * 16 + 6 + 2 * 16 + 2, &used_idx), 0);
-	cr_assert_eq(used_idx, 0);
-	cr_assert(!glue_virtq_should_notify(q));
+	cr_assert_eq(glue_mem_read_u16(mem, l.used + 2, &used_idx), 0);
+	cr_assert_eq(used_idx, 0, "a stale chain reached the new ring");
+	/* nor does another queue's chain */
+	{
+		struct glue_virtq *other;
+
+		cr_assert_eq(glue_virtq_new(&other, mem, 16), 0);
+		cr_assert_eq(glue_virtq_mock_add(m, &b, 1, NULL), 0);
+		cr_assert_eq(glue_virtq_pop(q, &c2), 1);
+		glue_virtq_push(other, c2, 8);
+		cr_assert_eq(glue_mem_read_u16(mem, l.used + 2, &used_idx), 0);
+		cr_assert_eq(used_idx, 0);
+		glue_virtq_free(other);
+	}
+}
+
+Test(virtq, a_head_made_available_twice_breaks_the_queue)
+{
+	struct glue_virtq_mock_buf b = {DATA, 8, true};
+	struct glue_virtq_chain *c[16];
+	uint16_t head;
+
+	cr_assert_eq(glue_virtq_mock_add(m, &b, 1, &head), 0);
+	for (int i = 0; i < 16; i++) {
+		if (i)
+			glue_virtq_mock_publish(m, head);
+		cr_assert_eq(glue_virtq_pop(q, &c[i]), 1, "%d: %s", i, glue_error_last());
+	}
+	cr_assert_eq(glue_virtq_inflight(q), 16);
+	glue_virtq_mock_publish(m, head);
+	cr_assert_eq(glue_virtq_pop(q, &(struct glue_virtq_chain *){NULL}), -EIO,
+		     "a 17th chain in flight in a queue of 16");
+	cr_assert(strstr(glue_error_last(), "more than 16 chains in flight"), "%s",
+		  glue_error_last());
+	for (int i = 0; i < 16; i++)
+		glue_virtq_push(q, c[i], 0);
 }
 
 Test(virtq, interrupts_as_the_driver_asks)
@@ -454,6 +504,59 @@ Test(virtq, kick_suppression)
 	cr_assert(glue_virtq_kicks_on(q), "a chain came meanwhile");
 	cr_assert_eq(glue_virtq_pop(q, &c), 1);
 	glue_virtq_push(q, c, 0);
+}
+
+/* A device that only pops until empty on each kick, never touching the
+ * kick switches: with EVENT_IDX the driver must still kick for every new
+ * request (Linux stops kicking if avail_event is left behind). */
+Test(virtq_features, a_pop_only_device_gets_every_kick)
+{
+	struct glue_virtq_mock_buf b = {DATA, 8, true};
+	struct glue_virtq_chain *c;
+	int done = 0;
+
+	setup_size(16, GLUE_VIRTQ_F_EVENT_IDX);
+	for (int i = 0; i < 40; i++) {
+		cr_assert_eq(glue_virtq_mock_add(m, &b, 1, NULL), 0);
+		if (i % 3 == 1)
+			cr_assert_eq(glue_virtq_mock_add(m, &b, 1, NULL), 0); /* two per kick */
+		cr_assert(glue_virtq_mock_kick_wanted(m, true), "request %d: no kick", i);
+		while (glue_virtq_pop(q, &c) == 1) {
+			glue_virtq_push(q, c, 0);
+			done++;
+		}
+		while (glue_virtq_mock_take_used(m, &(uint16_t){0}, &(uint32_t){0}) == 1)
+			;
+	}
+	cr_assert_eq(done, 40 + 13);
+}
+
+Test(virtq_features, direct_then_indirect)
+{
+	const uint64_t table = 0x80000;
+	struct vring_desc t[2] = {
+		{.addr = DATA + 0x100, .len = 16, .flags = VRING_DESC_F_NEXT, .next = 1},
+		{.addr = DATA + 0x200, .len = 32, .flags = VRING_DESC_F_WRITE},
+	};
+	struct glue_virtq_chain *c;
+
+	setup_size(16, GLUE_VIRTQ_F_INDIRECT);
+	glue_mem_write(mem, table, t, sizeof(t));
+	/* one readable direct descriptor, then a table (its WRITE flag means nothing) */
+	glue_virtq_mock_set_desc(m, 0, DATA, 8, VRING_DESC_F_NEXT, 1);
+	glue_virtq_mock_set_desc(m, 1, table, sizeof(t), VRING_DESC_F_INDIRECT | VRING_DESC_F_WRITE,
+				 0);
+	glue_virtq_mock_publish(m, 0);
+	cr_assert_eq(glue_virtq_pop(q, &c), 1, "%s", glue_error_last());
+	cr_assert_eq(c->nout, 2);
+	cr_assert_eq(c->nin, 1);
+	cr_assert_eq(c->out_len, 24);
+	cr_assert_eq(c->in_len, 32);
+	glue_virtq_push(q, c, 0);
+	/* a writable direct descriptor, then a table with a readable one: refused */
+	glue_virtq_mock_set_desc(m, 0, DATA, 8, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 1);
+	glue_virtq_mock_publish(m, 0);
+	expect_bad(0, "device-readable descriptor 0 after a writable one");
 }
 
 Test(virtq_features, kick_suppression_with_event_idx)
