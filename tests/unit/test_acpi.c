@@ -917,6 +917,15 @@ static void dump(const char *dir, const char *name, const struct table *t)
 	fclose(f);
 }
 
+/* All four tables, as iasl and acpiexec take them: xsdt, facp, dsdt, apic .dat. */
+static void dump_tables(const char *dir, const struct parsed *p)
+{
+	dump(dir, "xsdt", &p->xsdt);
+	dump(dir, "facp", &p->fadt);
+	dump(dir, "dsdt", &p->dsdt);
+	dump(dir, "apic", &p->madt);
+}
+
 /* Whole file into a NUL-terminated string. */
 static char *slurp(const char *path)
 {
@@ -949,10 +958,7 @@ Test(acpi, iasl_disassembles)
 	cr_assert_eq(write_default(mem, 4, NULL), 0);
 	parse(mem, p);
 	cr_assert_not_null(mkdtemp(dir));
-	dump(dir, "xsdt", &p->xsdt);
-	dump(dir, "facp", &p->fadt);
-	dump(dir, "dsdt", &p->dsdt);
-	dump(dir, "apic", &p->madt);
+	dump_tables(dir, p);
 	for (size_t i = 0; i < 4; i++) {
 		snprintf(cmd, sizeof(cmd), "cd %s && iasl -d %s.dat >%s.log 2>&1", dir, names[i],
 			 names[i]);
@@ -1091,10 +1097,7 @@ Test(acpi, iasl_pm_device)
 	parse(mem, p);
 	check_pm_tables(p, 0x610, 11);
 	cr_assert_not_null(mkdtemp(dir));
-	dump(dir, "xsdt", &p->xsdt);
-	dump(dir, "facp", &p->fadt);
-	dump(dir, "dsdt", &p->dsdt);
-	dump(dir, "apic", &p->madt);
+	dump_tables(dir, p);
 	snprintf(cmd, sizeof(cmd), "cd %s && iasl -d facp.dat dsdt.dat >iasl.log 2>&1", dir);
 	cr_assert_eq(system(cmd), 0, "iasl -d failed (see %s/iasl.log)", dir);
 	snprintf(path, sizeof(path), "%s/dsdt.dsl", dir);
