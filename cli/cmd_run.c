@@ -13,6 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <glue/config.h>
 #include <glue/cpuid.h>
 #include <glue/error.h>
 #include <glue/event.h>
@@ -22,6 +23,9 @@
 #include "control_glue.h"
 
 #define CMD "run"
+
+/* A virtio device needs the device and a transport in the build. */
+#define RNG_AVAILABLE (GLUE_HAVE_VIRTIO_RNG && GLUE_HAVE_VIRTIO_MMIO)
 
 static void usage(FILE *f)
 {
@@ -44,12 +48,17 @@ static void usage(FILE *f)
 		"      --boot MODE       auto (default), unpack, bzimage, pvh or elf64\n"
 		"      --console MODE    stdio (default), none, or file:PATH (output only)\n"
 		"      --debug-exit      add the debug-exit port 0x%x (test guests)\n"
+		"      --rng[=rate=BYTES]\n"
+		"                        virtio-rng entropy from the host's getrandom, at\n"
+		"                        most BYTES per second (K, M, G) when given;\n"
+		"                        on by default where this glue has it (%s)\n"
+		"      --no-rng          no virtio-rng device\n"
 		"  -d, --disk FILE       (not available yet: arrives with virtio-blk)\n"
 		"  -h, --help            show this help\n\n"
 		"On a terminal, Ctrl-a x quits and Ctrl-a Ctrl-a sends Ctrl-a.\n"
 		"Exit status: 0 guest reset/powered off or stopped, 1 VMM error, 2 usage,\n"
 		"3 guest crashed, 4 guest reported failure (debug-exit).\n",
-		0x501);
+		0x501, RNG_AVAILABLE ? "it does" : "this one does not");
 }
 
 enum {
@@ -58,7 +67,57 @@ enum {
 	OPT_CONSOLE,
 	OPT_DEBUG_EXIT,
 	OPT_NO_DEFAULT_PARAMS,
+	OPT_RNG,
+	OPT_NO_RNG,
 };
+
+/* A size with an optional K, M or G suffix (powers of 1024). */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char num[32];
+	size_t len = strlen(s);
+	unsigned int shift = 0;
+	uint64_t v;
+
+	if (len == 0 || len >= sizeof(num))
+		return false;
+	memcpy(num, s, len + 1);
+	switch (num[len - 1]) {
+	case 'K':
+	case 'k':
+		shift = 10;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		break;
+	}
+	if (shift)
+		num[--len] = '\0';
+	if (!cli_parse_u64(num, &v) || v > (UINT64_MAX >> shift))
+		return false;
+	*out = v << shift;
+	return true;
+}
+
+/* --rng's options: "rate=BYTES". */
+static int parse_rng(const char *arg, struct glue_machine_config *cfg)
+{
+	cfg->rng = true;
+	if (!arg)
+		return 0;
+	if (strncmp(arg, "rate=", 5) || !parse_size(arg + 5, &cfg->rng_bytes_per_sec) ||
+	    cfg->rng_bytes_per_sec == 0)
+		return cli_error(GLUE_EXIT_USAGE, CMD,
+				 "invalid --rng option '%s' (rate=BYTES per second, at least 1, "
+				 "with K, M or G)",
+				 arg);
+	return 0;
+}
 
 static bool parse_mem(const char *s, uint64_t *bytes)
 {
@@ -183,6 +242,8 @@ int cmd_run(int argc, char **argv)
 		{"console", required_argument, NULL, OPT_CONSOLE},
 		{"debug-exit", no_argument, NULL, OPT_DEBUG_EXIT},
 		{"no-default-params", no_argument, NULL, OPT_NO_DEFAULT_PARAMS},
+		{"rng", optional_argument, NULL, OPT_RNG},
+		{"no-rng", no_argument, NULL, OPT_NO_RNG},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -200,6 +261,7 @@ int cmd_run(int argc, char **argv)
 	int c, r, status;
 
 	glue_machine_config_init(&cfg);
+	cfg.rng = RNG_AVAILABLE;
 	while ((c = getopt_long(argc, argv, "k:i:p:m:c:n:d:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
@@ -271,6 +333,14 @@ int cmd_run(int argc, char **argv)
 			break;
 		case OPT_NO_DEFAULT_PARAMS:
 			default_params = false;
+			break;
+		case OPT_RNG:
+			if (parse_rng(optarg, &cfg))
+				return GLUE_EXIT_USAGE;
+			break;
+		case OPT_NO_RNG:
+			cfg.rng = false;
+			cfg.rng_bytes_per_sec = 0;
 			break;
 		case 'v':
 			cli_globals.verbose++;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glue/config.h>
 #include <glue/control.h>
 #include <glue/error.h>
 #include "cli.h"
@@ -55,6 +56,33 @@ int cli_check_target(const char *cmd, const char *name, bool all)
 	if (ret)
 		return cli_error(GLUE_EXIT_RUNTIME_DIR, cmd, "%s", glue_error_last());
 	return -1;
+}
+
+/* The version and what this build has: a custom build shows what it left out. */
+static void print_version(void)
+{
+	static const struct {
+		const char *name;
+		bool have;
+	} parts[] = {
+		{"serial", GLUE_HAVE_SERIAL},
+		{"i8042", GLUE_HAVE_I8042},
+		{"rtc", GLUE_HAVE_RTC},
+		{"debug-exit", GLUE_HAVE_DEBUG_EXIT},
+		{"acpi", GLUE_HAVE_ACPI},
+		{"virtio-mmio", GLUE_HAVE_VIRTIO_MMIO},
+		{"virtio-rng", GLUE_HAVE_VIRTIO_RNG},
+	};
+
+	printf("glue %s\ncomponents:", glue_version());
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		if (parts[i].have)
+			printf(" %s", parts[i].name);
+	printf("\nleft out:");
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		if (!parts[i].have)
+			printf(" %s", parts[i].name);
+	printf("\n");
 }
 
 bool cli_parse_u64(const char *s, uint64_t *out)
@@ -106,7 +134,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("glue %s\n", glue_version());
+			print_version();
 			return 0;
 		default:
 			fprintf(stderr, "Try 'glue --help'.\n");

@@ -44,6 +44,8 @@ struct glue_mem;
 #define GLUE_ACPI_ADDR 0xE0000ULL
 /* One xAPIC entry per vCPU, 8-bit APIC IDs (0xFF is the broadcast ID). */
 #define GLUE_ACPI_MAX_CPUS 255
+/* virtio-mmio devices the DSDT can describe. */
+#define GLUE_ACPI_MAX_VIRTIO_MMIO 32
 
 struct glue_acpi_config {
 	uint32_t size;	      /* sizeof(struct glue_acpi_config), set by _init */
@@ -57,6 +59,14 @@ struct glue_acpi_config {
 	bool pm;	  /* describe it; default false (only with the device) */
 	uint16_t pm_port; /* its ports; default GLUE_ACPI_PM_PORT (0x600) */
 	uint32_t pm_gsi;  /* its GED interrupt; default GLUE_ACPI_PM_GSI (9) */
+	/* Added in 0.2: virtio-mmio devices, announced as LNRO0005 (Linux's
+	 * virtio_mmio driver binds to these). Below 4 GiB, GSIs 0-23. */
+	uint32_t virtio_mmio_count;
+	struct glue_acpi_virtio_mmio {
+		uint64_t base;
+		uint32_t size;
+		uint32_t gsi;
+	} virtio_mmio[GLUE_ACPI_MAX_VIRTIO_MMIO];
 };
 
 /*

@@ -68,6 +68,9 @@ struct glue_machine_config {
 	bool debug_exit;      /* add the debug-exit port (GLUE_DEBUG_EXIT_PORT) */
 	int verbose;          /* > 0: describe what was done on log_fd */
 	int log_fd;           /* where verbose output and crash reports go (-1: stderr) */
+	/* Added in 0.2. Virtio devices go on the build's transport (virtio-mmio). */
+	bool rng;             /* a virtio-rng device (default false) */
+	uint64_t rng_bytes_per_sec; /* its rate limit; 0 = none */
 };
 
 /*

@@ -96,8 +96,9 @@
 #define NOTIFY_POWER_BUTTON 0x80
 #define SLP_TYP_S5 5
 
-/* Plenty for the three devices (about 170 bytes of AML). */
-#define DSDT_MAX 1024
+/* Plenty for the legacy devices (about 400 bytes of AML) and 32 virtio-mmio
+ * devices (about 60 bytes each). */
+#define DSDT_MAX 4096
 
 #define TABLE_ALIGN 8
 
@@ -122,6 +123,23 @@ static int get_config(const struct glue_acpi_config *in, struct glue_acpi_config
 	if (out->pm && out->pm_port > 0xffff - 3)
 		return glue_err(-EINVAL, "ACPI tables: PM ports at %#x run past 0xffff",
 				out->pm_port);
+	if (out->virtio_mmio_count > GLUE_ACPI_MAX_VIRTIO_MMIO)
+		return glue_err(-EINVAL, "ACPI tables: %u virtio-mmio devices (at most %d)",
+				out->virtio_mmio_count, GLUE_ACPI_MAX_VIRTIO_MMIO);
+	for (uint32_t i = 0; i < out->virtio_mmio_count; i++) {
+		const struct glue_acpi_virtio_mmio *d = &out->virtio_mmio[i];
+
+		if (d->size == 0 || d->base > UINT32_MAX || d->size > UINT32_MAX - d->base + 1)
+			return glue_err(
+				-EINVAL,
+				"ACPI tables: virtio-mmio device at %#llx must lie below 4 GiB",
+				(unsigned long long)d->base);
+		if (d->gsi > 23)
+			return glue_err(
+				-EINVAL,
+				"ACPI tables: virtio-mmio GSI %u is not an I/O APIC pin (0-23)",
+				d->gsi);
+	}
 	if (out->ncpus == 0 || out->ncpus > GLUE_ACPI_MAX_CPUS)
 		return glue_err(-EINVAL, "ACPI tables: %u CPUs (supported: 1-%d)", out->ncpus,
 				GLUE_ACPI_MAX_CPUS);
@@ -209,6 +227,30 @@ static void dsdt_pm(struct glue_aml *a, const struct glue_acpi_config *cfg)
 	glue_aml_pkg_end(a, dev);
 }
 
+/* virtio-mmio device i: Device (VRnn) { _HID "LNRO0005", _UID i, _CRS }. */
+static void dsdt_virtio_mmio(struct glue_aml *a, uint32_t i, const struct glue_acpi_virtio_mmio *d)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char name[5] = {'V', 'R', hex[(i >> 4) & 0xf], hex[i & 0xf], 0};
+	uint8_t crs_buf[32];
+	struct glue_aml crs;
+	size_t dev;
+
+	glue_aml_init(&crs, crs_buf, sizeof(crs_buf));
+	glue_aml_res_mem32(&crs, (uint32_t)d->base, d->size);
+	glue_aml_res_ext_irq_level(&crs, d->gsi);
+	glue_aml_res_end(&crs);
+	a->bad |= !glue_aml_ok(&crs);
+	dev = glue_aml_device_begin(a, name);
+	glue_aml_name(a, "_HID");
+	glue_aml_string(a, "LNRO0005");
+	glue_aml_name(a, "_UID");
+	glue_aml_integer(a, i);
+	glue_aml_name(a, "_CRS");
+	glue_aml_buffer(a, crs.buf, crs.len);
+	glue_aml_pkg_end(a, dev);
+}
+
 /*
  * The DSDT's AML body (after the header) into buf. Linux binds its 8250,
  * i8042 and rtc-cmos drivers to these PNP devices; in hardware-reduced mode
@@ -229,7 +271,7 @@ static int build_dsdt_body(const struct glue_acpi_config *cfg, uint8_t *buf, siz
 		glue_aml_name(&a, "_S5_");
 		glue_aml_package_ints(&a, s5, 4);
 	}
-	if (cfg->serial || cfg->i8042 || cfg->rtc || cfg->pm) {
+	if (cfg->serial || cfg->i8042 || cfg->rtc || cfg->pm || cfg->virtio_mmio_count) {
 		scope = glue_aml_scope_begin(&a, "\\_SB_");
 		if (cfg->serial) {
 			glue_aml_init(&crs, crs_buf, sizeof(crs_buf));
@@ -259,6 +301,8 @@ static int build_dsdt_body(const struct glue_acpi_config *cfg, uint8_t *buf, siz
 		}
 		if (cfg->pm)
 			dsdt_pm(&a, cfg);
+		for (uint32_t i = 0; i < cfg->virtio_mmio_count; i++)
+			dsdt_virtio_mmio(&a, i, &cfg->virtio_mmio[i]);
 		glue_aml_pkg_end(&a, scope);
 	}
 	if (!glue_aml_ok(&a))
@@ -353,8 +397,8 @@ static void write_fadt(uint8_t *t, const struct glue_acpi_config *cfg, uint64_t 
 		boot_arch |= IAPC_CMOS_RTC_NOT_PRESENT;
 	glue_put16(t, FADT_IAPC_BOOT_ARCH, boot_arch);
 	glue_put32(t, FADT_FLAGS,
-	      FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |
-		      FADT_F_HW_REDUCED_ACPI);
+		   FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON |
+			   FADT_F_HW_REDUCED_ACPI);
 	/* 116..128: no reset register (Linux falls back to the i8042). */
 	if (cfg->pm) {
 		write_gas_io(t + FADT_SLEEP_CONTROL, cfg->pm_port);

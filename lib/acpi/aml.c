@@ -45,6 +45,8 @@
 #define RES_EXT_IRQ 0x89
 #define RES_EXT_IRQ_CONSUMER 0x01
 #define RES_EXT_IRQ_EDGE 0x02
+#define RES_MEM32_FIXED 0x86
+#define RES_MEM32_RW 0x01
 
 /* Largest value a PkgLength can encode (28 bits). */
 #define PKG_LENGTH_MAX 0x0FFFFFFFU
@@ -409,6 +411,25 @@ void glue_aml_res_ext_irq_edge(struct glue_aml *r, uint32_t gsi)
 	glue_aml_byte(r, RES_EXT_IRQ_CONSUMER | RES_EXT_IRQ_EDGE);
 	glue_aml_byte(r, 1); /* one interrupt */
 	put_le(r, gsi, 4);
+}
+
+void glue_aml_res_ext_irq_level(struct glue_aml *r, uint32_t gsi)
+{
+	/* Level-triggered, active-high: what KVM_IRQ_LINE drives. */
+	glue_aml_byte(r, RES_EXT_IRQ);
+	put_le(r, 6, 2);
+	glue_aml_byte(r, RES_EXT_IRQ_CONSUMER);
+	glue_aml_byte(r, 1);
+	put_le(r, gsi, 4);
+}
+
+void glue_aml_res_mem32(struct glue_aml *r, uint32_t base, uint32_t len)
+{
+	glue_aml_byte(r, RES_MEM32_FIXED);
+	put_le(r, 9, 2);
+	glue_aml_byte(r, RES_MEM32_RW);
+	put_le(r, base, 4);
+	put_le(r, len, 4);
 }
 
 void glue_aml_res_end(struct glue_aml *r)

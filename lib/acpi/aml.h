@@ -81,8 +81,7 @@ void glue_aml_field_byte(struct glue_aml *a, const char *region, const char *fie
 
 /* Method (name, nargs, Serialized or not) { ... }: returns the package mark
  * to close with glue_aml_pkg_end(). */
-size_t glue_aml_method_begin(struct glue_aml *a, const char *name, uint8_t nargs,
-			     bool serialized);
+size_t glue_aml_method_begin(struct glue_aml *a, const char *name, uint8_t nargs, bool serialized);
 /* Store (name, Local<n>). */
 void glue_aml_store_to_local(struct glue_aml *a, const char *name, uint8_t local);
 /* If (And (Local<n>, mask)) { ...: returns the mark to close. */
@@ -105,6 +104,10 @@ void glue_aml_res_irq(struct glue_aml *r, unsigned int irq);
  * extended descriptor, for GSIs of the I/O APIC. */
 void glue_aml_res_ext_irq_edge(struct glue_aml *r, uint32_t gsi);
 /* End tag, with the checksum that makes the whole template sum to zero. */
+/* Extended Interrupt, level-triggered and active-high (a virtio-mmio line). */
+void glue_aml_res_ext_irq_level(struct glue_aml *r, uint32_t gsi);
+/* Memory32Fixed, read-write. */
+void glue_aml_res_mem32(struct glue_aml *r, uint32_t base, uint32_t len);
 void glue_aml_res_end(struct glue_aml *r);
 
 #endif

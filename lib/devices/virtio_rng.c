@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * virtio-rng: fills each buffer the driver makes available with bytes from
- * getrandom(2). A kick only wakes the device thread; the thread empties the
- * queue, with kicks suppressed while it works. The optional rate limit is a
+ * getrandom(2). A kick only wakes the device's worker thread, which empties
+ * the queue with kicks suppressed while it works. The optional rate limit is a
  * token bucket holding at most one second of bytes.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -20,17 +19,12 @@
 
 #include "core/err.h"
 #include "core/util.h"
+#include "virtio/worker.h"
 
 struct rng {
 	uint64_t rate; /* bytes per second, 0 = unlimited */
-
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct glue_virtio_dev *vdev; /* set while active */
-	bool kicked, paused, stopping;
-	bool busy; /* the thread is using the queue */
-
+	struct vworker *worker;
+	/* the worker's own: */
 	double tokens;
 	struct timespec refilled;
 };
@@ -60,15 +54,17 @@ static size_t allowance(struct rng *r, size_t want)
 	return want < r->tokens ? want : (size_t)r->tokens;
 }
 
-/* Serve what is in the queue. Returns false when the bucket ran dry. */
-static bool serve(struct rng *r, struct glue_virtio_dev *vdev)
+/* Serve what is in the queue; with a rate limit, come back when a few
+ * bytes have dripped into the bucket. */
+static uint64_t serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue)
 {
-	struct glue_virtq *q = glue_virtio_dev_queue(vdev, 0);
+	struct rng *r = ctx;
+	struct glue_virtq *q = glue_virtio_dev_queue(vdev, queue);
 	uint8_t buf[4096];
 	bool more = true;
 
 	if (!q)
-		return true;
+		return 0;
 	while (more) {
 		glue_virtq_kicks_off(q);
 		for (;;) {
@@ -77,23 +73,23 @@ static bool serve(struct rng *r, struct glue_virtio_dev *vdev)
 			int k;
 
 			if (r->rate && allowance(r, 1) == 0) {
+				uint64_t ns = 64 * 1000000000ULL / r->rate;
+
 				glue_virtq_kicks_on(q);
-				glue_virtio_dev_signal(vdev, 0);
-				return false;
+				glue_virtio_dev_signal(vdev, queue);
+				return ns < 100000000ULL ? ns : 100000000ULL;
 			}
 			k = glue_virtq_pop(q, &c);
 			if (k == -EBADMSG)
 				continue; /* given back empty; the next may be fine */
 			if (k <= 0)
 				break; /* empty, broken (signal reports it), or no memory */
-			want = c->in_len < GLUE_VIRTIO_RNG_MAX_REQUEST
-				       ? c->in_len
-				       : GLUE_VIRTIO_RNG_MAX_REQUEST;
+			want = GLUE_MIN((size_t)c->in_len, (size_t)GLUE_VIRTIO_RNG_MAX_REQUEST);
 			want = allowance(r, want);
 			while (done < want) {
 				ssize_t got;
 
-				n = want - done < sizeof(buf) ? want - done : sizeof(buf);
+				n = GLUE_MIN(want - done, sizeof(buf));
 				got = getrandom(buf, n, 0);
 				if (got <= 0) {
 					if (got < 0 && errno == EINTR)
@@ -108,128 +104,43 @@ static bool serve(struct rng *r, struct glue_virtio_dev *vdev)
 			glue_virtq_push(q, c, (uint32_t)done);
 		}
 		more = glue_virtq_kicks_on(q);
-		glue_virtio_dev_signal(vdev, 0);
+		glue_virtio_dev_signal(vdev, queue);
 	}
 	explicit_bzero(buf, sizeof(buf));
-	return true;
-}
-
-static void *rng_thread(void *p)
-{
-	struct rng *r = p;
-
-	pthread_mutex_lock(&r->lock);
-	for (;;) {
-		struct glue_virtio_dev *vdev;
-		bool done;
-
-		while (!r->stopping && (r->paused || !r->vdev || !r->kicked))
-			pthread_cond_wait(&r->cond, &r->lock);
-		if (r->stopping)
-			break;
-		r->kicked = false;
-		r->busy = true;
-		vdev = r->vdev;
-		pthread_mutex_unlock(&r->lock);
-
-		done = serve(r, vdev);
-
-		pthread_mutex_lock(&r->lock);
-		r->busy = false;
-		pthread_cond_broadcast(&r->cond);
-		if (!done && r->vdev) {
-			/* Come back when a few bytes have dripped in (or sooner, if woken). */
-			struct timespec ts;
-			double wait = 64.0 / (double)r->rate;
-
-			if (wait > 0.1)
-				wait = 0.1;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (long)(wait * 1e9);
-			ts.tv_sec += ts.tv_nsec / 1000000000L;
-			ts.tv_nsec %= 1000000000L;
-			r->kicked = true;
-			if (!r->stopping)
-				pthread_cond_timedwait(&r->cond, &r->lock, &ts);
-		}
-	}
-	pthread_mutex_unlock(&r->lock);
-	return NULL;
+	return 0;
 }
 
 static int rng_activate(void *ctx, struct glue_virtio_dev *vdev)
 {
-	struct rng *r = ctx;
-
-	pthread_mutex_lock(&r->lock);
-	r->vdev = vdev;
-	r->kicked = true; /* buffers may be there before the first kick */
-	pthread_cond_broadcast(&r->cond);
-	pthread_mutex_unlock(&r->lock);
+	vworker_activate(((struct rng *)ctx)->worker, vdev);
 	return 0;
-}
-
-/* Wait until the thread is off the queue. Called with the lock held. */
-static void wait_idle(struct rng *r)
-{
-	while (r->busy)
-		pthread_cond_wait(&r->cond, &r->lock);
 }
 
 static void rng_reset(void *ctx)
 {
-	struct rng *r = ctx;
-
-	pthread_mutex_lock(&r->lock);
-	r->vdev = NULL;
-	r->kicked = false;
-	pthread_cond_broadcast(&r->cond);
-	wait_idle(r);
-	pthread_mutex_unlock(&r->lock);
+	vworker_reset(((struct rng *)ctx)->worker);
 }
 
 static void rng_notify(void *ctx, uint16_t queue)
 {
-	struct rng *r = ctx;
-
-	pthread_mutex_lock(&r->lock);
-	r->kicked = true;
-	pthread_cond_broadcast(&r->cond);
-	pthread_mutex_unlock(&r->lock);
+	vworker_kick(((struct rng *)ctx)->worker);
 }
 
 static void rng_pause(void *ctx)
 {
-	struct rng *r = ctx;
-
-	pthread_mutex_lock(&r->lock);
-	r->paused = true;
-	wait_idle(r);
-	pthread_mutex_unlock(&r->lock);
+	vworker_pause(((struct rng *)ctx)->worker);
 }
 
 static void rng_resume(void *ctx)
 {
-	struct rng *r = ctx;
-
-	pthread_mutex_lock(&r->lock);
-	r->paused = false;
-	r->kicked = true; /* what the driver queued while paused */
-	pthread_cond_broadcast(&r->cond);
-	pthread_mutex_unlock(&r->lock);
+	vworker_resume(((struct rng *)ctx)->worker);
 }
 
 static void rng_free(void *ctx)
 {
 	struct rng *r = ctx;
 
-	pthread_mutex_lock(&r->lock);
-	r->stopping = true;
-	pthread_cond_broadcast(&r->cond);
-	pthread_mutex_unlock(&r->lock);
-	pthread_join(r->thread, NULL);
-	pthread_cond_destroy(&r->cond);
-	pthread_mutex_destroy(&r->lock);
+	vworker_free(r->worker);
 	free(r);
 }
 
@@ -262,16 +173,11 @@ int glue_virtio_rng_new(struct glue_virtio_device *out, const struct glue_virtio
 	r->rate = c.bytes_per_sec;
 	r->tokens = (double)r->rate;
 	clock_gettime(CLOCK_MONOTONIC, &r->refilled);
-	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->cond, NULL);
-	e = pthread_create(&r->thread, NULL, rng_thread, r);
-	if (e) {
-		pthread_cond_destroy(&r->cond);
-		pthread_mutex_destroy(&r->lock);
+	e = vworker_new(&r->worker, "virtio-rng", 0, serve, r);
+	if (e < 0) {
 		free(r);
-		return glue_err_sys(-e, "virtio-rng: cannot start its thread");
+		return e;
 	}
-	pthread_setname_np(r->thread, "virtio-rng");
 	out->ops = &rng_ops;
 	out->ctx = r;
 	out->name = "virtio-rng";

@@ -21,6 +21,7 @@
 #include <glue/acpi.h>
 #include <glue/acpi_pm.h>
 #include <glue/alloc.h>
+#include <glue/config.h>
 #include <glue/bus.h>
 #include <glue/cpuid.h>
 #include <glue/debug_exit.h>
@@ -33,7 +34,14 @@
 #include <glue/mptable.h>
 #include <glue/rtc.h>
 #include <glue/serial.h>
+#include <glue/virtio.h>
 #include <glue/x86.h>
+#if GLUE_HAVE_VIRTIO_MMIO
+#include <glue/virtio_mmio.h>
+#endif
+#if GLUE_HAVE_VIRTIO_RNG
+#include <glue/virtio_rng.h>
+#endif
 
 #include "core/err.h"
 #include "core/util.h"
@@ -195,6 +203,16 @@ static int check_config(const struct glue_machine_config *cfg)
 	return 0;
 }
 
+/* Devices asked for that this build left out: refused by name, before KVM. */
+static int check_devices(const struct glue_machine_config *cfg)
+{
+	if (cfg->rng && (!GLUE_HAVE_VIRTIO_RNG || !GLUE_HAVE_VIRTIO_MMIO))
+		return glue_err(-ENOTSUP, "this glue was built without %s",
+				GLUE_HAVE_VIRTIO_RNG ? "a virtio transport (virtio-mmio)"
+						     : "virtio-rng");
+	return 0;
+}
+
 static int check_cpus(const struct glue_machine_config *cfg, const struct glue_kvm *kvm)
 {
 	uint32_t max_cpus = (uint32_t)glue_kvm_max_vcpus(kvm);
@@ -271,6 +289,118 @@ static int add_devices(struct glue_machine *m)
 	return r;
 }
 
+/*
+ * Put a virtio device on the transport: a page of the 32-bit MMIO window and
+ * a GSI of its own (16-23: I/O APIC pins no ISA device claims). Takes dev.
+ */
+static
+	__attribute__((unused)) /* in a build with no virtio device */
+	int
+	add_virtio(struct glue_machine *m, const struct glue_virtio_device *dev)
+{
+#if GLUE_HAVE_VIRTIO_MMIO
+	struct machine_virtio *v = &m->virtio[m->nvirtio];
+	uint32_t gsi;
+	int r;
+
+	if (m->nvirtio == MACHINE_MAX_VIRTIO) {
+		dev->ops->free(dev->ctx);
+		return glue_err(-ENOSPC, "%s: more than %d virtio devices", dev->name,
+				MACHINE_MAX_VIRTIO);
+	}
+	for (gsi = 16; gsi < 24; gsi++)
+		if (glue_alloc_take_fixed(m->alloc, GLUE_ALLOC_GSI, gsi, 1) == 0)
+			break;
+	if (gsi == 24) {
+		dev->ops->free(dev->ctx);
+		return glue_err(-ENOSPC,
+				"%s: no interrupt line left for another virtio-mmio device",
+				dev->name);
+	}
+	v->name = dev->name;
+	v->gsi = gsi;
+	v->size = GLUE_VIRTIO_MMIO_SIZE;
+	r = glue_alloc_take(m->alloc, GLUE_ALLOC_MMIO32, GLUE_VIRTIO_MMIO_SIZE,
+			    GLUE_VIRTIO_MMIO_SIZE, &v->base);
+	if (r < 0) {
+		dev->ops->free(dev->ctx);
+		return r;
+	}
+	r = glue_irq_new_kvm(&v->irq, m->vm, gsi);
+	if (r < 0) {
+		dev->ops->free(dev->ctx);
+		return r;
+	}
+	m->nvirtio++; /* from here on, glue_machine_free() undoes it */
+	r = glue_virtio_mmio_new(&v->mmio, dev, m->mem, v->irq);
+	if (!r)
+		r = glue_virtio_mmio_attach(v->mmio, m->mmio, v->base);
+	if (!r)
+		glue_machine_log(m, 1, "glue: %s on virtio-mmio at 0x%llx, GSI %u", v->name,
+				 (unsigned long long)v->base, v->gsi);
+	return r;
+#else
+	dev->ops->free(dev->ctx);
+	return glue_err(-ENOTSUP, "%s: this glue was built without a virtio transport", dev->name);
+#endif
+}
+
+#if GLUE_HAVE_VIRTIO_RNG
+static int add_rng(struct glue_machine *m)
+{
+	struct glue_virtio_rng_config c;
+	struct glue_virtio_device d;
+	int r;
+
+	if (!m->cfg.rng)
+		return 0;
+	glue_virtio_rng_config_init(&c);
+	c.bytes_per_sec = m->cfg.rng_bytes_per_sec;
+	r = glue_virtio_rng_new(&d, &c);
+	return r < 0 ? r : add_virtio(m, &d);
+}
+#endif
+
+/* The virtio devices, in the order the guest finds them: one line each. */
+static int (*const virtio_devices[])(struct glue_machine *m) = {
+#if GLUE_HAVE_VIRTIO_RNG
+	add_rng,
+#endif
+	NULL,
+};
+
+static int add_virtio_devices(struct glue_machine *m)
+{
+	int r = 0;
+
+	for (size_t i = 0; !r && virtio_devices[i]; i++)
+		r = virtio_devices[i](m);
+	return r;
+}
+
+/* Without ACPI the kernel learns of virtio-mmio devices from its command line. */
+static int announce_virtio(struct glue_machine *m)
+{
+#if GLUE_HAVE_VIRTIO_MMIO && !GLUE_HAVE_ACPI
+	for (uint32_t i = 0; i < m->nvirtio; i++) {
+		size_t old = m->cmdline ? strlen(m->cmdline) : 0;
+		int n = glue_virtio_mmio_cmdline(NULL, 0, m->virtio[i].base, m->virtio[i].gsi);
+		char *p = realloc(m->cmdline, old + (size_t)n + 2);
+
+		if (!p)
+			return glue_err(-ENOMEM, "out of memory");
+		m->cmdline = p;
+		if (old)
+			p[old++] = ' ';
+		glue_virtio_mmio_cmdline(p + old, (size_t)n + 1, m->virtio[i].base,
+					 m->virtio[i].gsi);
+		glue_machine_log(m, 1, "glue: no ACPI: %s announced as %s", m->virtio[i].name,
+				 p + old);
+	}
+#endif
+	return 0;
+}
+
 /* ACPI tables describing the vCPUs and legacy devices: kernels built
  * without MP-table support (Debian's cloud kernel) find CPUs only there. */
 static int write_acpi(struct glue_machine *m, uint64_t *rsdp)
@@ -287,6 +417,12 @@ static int write_acpi(struct glue_machine *m, uint64_t *rsdp)
 	ac.pm = m->pm != NULL;
 	ac.pm_port = GLUE_ACPI_PM_PORT;
 	ac.pm_gsi = GLUE_ACPI_PM_GSI;
+	ac.virtio_mmio_count = m->nvirtio;
+	for (uint32_t i = 0; i < m->nvirtio; i++) {
+		ac.virtio_mmio[i].base = m->virtio[i].base;
+		ac.virtio_mmio[i].size = (uint32_t)m->virtio[i].size;
+		ac.virtio_mmio[i].gsi = m->virtio[i].gsi;
+	}
 	return glue_acpi_write(m->mem, GLUE_ACPI_ADDR, &ac, rsdp);
 #else
 	return 0;
@@ -393,6 +529,8 @@ int glue_machine_new(struct glue_machine **out, const struct glue_machine_config
 	 * named as such even where /dev/kvm is missing too. */
 	r = check_config(&m->cfg);
 	if (!r)
+		r = check_devices(&m->cfg);
+	if (!r)
 		r = copy_str(&m->kernel, cfg->kernel);
 	if (!r)
 		r = copy_str(&m->initrd, cfg->initrd);
@@ -440,6 +578,10 @@ int glue_machine_new(struct glue_machine **out, const struct glue_machine_config
 		r = glue_vm_setup_x86(m->vm);
 	if (!r)
 		r = add_devices(m);
+	if (!r)
+		r = add_virtio_devices(m);
+	if (!r)
+		r = announce_virtio(m);
 	if (!r)
 		r = load_kernel(m, &boot);
 	if (!r)
@@ -589,6 +731,15 @@ int glue_machine_run(struct glue_machine *m)
 	return r < 0 && m->exit_code == GLUE_EXIT_OK ? r : m->exit_code;
 }
 
+static struct glue_virtio_dev *machine_virtio_dev(struct machine_virtio *v)
+{
+#if GLUE_HAVE_VIRTIO_MMIO
+	return glue_virtio_mmio_dev(v->mmio);
+#else
+	return NULL; /* never reached: no device without a transport */
+#endif
+}
+
 static void kvmclock_ctrl(struct glue_machine *m)
 {
 	if (!glue_kvm_check_cap(m->kvm, KVM_CAP_KVMCLOCK_CTRL))
@@ -622,6 +773,9 @@ static int pause_locked(struct glue_machine *m)
 	pthread_mutex_unlock(&m->lock);
 	if (atomic_load(&m->stop_req))
 		return glue_err(-ESHUTDOWN, "the VM stopped while pausing");
+	/* vCPUs parked first: no kick reaches a device while it quiesces. */
+	for (uint32_t i = 0; i < m->nvirtio; i++)
+		glue_virtio_dev_pause(machine_virtio_dev(&m->virtio[i]));
 	/* The guest's clock stops with it (as a suspended machine's would). */
 	m->clock_saved = glue_vm_get_clock(m->vm, &m->paused_clock) == 0;
 	kvmclock_ctrl(m);
@@ -647,6 +801,8 @@ static int resume_locked(struct glue_machine *m)
 		glue_machine_log(m, 0, "glue: warning: %s (the guest clock jumps)",
 				 glue_error_last());
 	m->clock_saved = false;
+	for (uint32_t i = 0; i < m->nvirtio; i++)
+		glue_virtio_dev_resume(machine_virtio_dev(&m->virtio[i]));
 	atomic_store(&m->pause_req, false);
 	m->state = GLUE_MACHINE_RUNNING;
 	pthread_cond_broadcast(&m->cond);
@@ -795,6 +951,13 @@ void glue_machine_free(struct glue_machine *m)
 	if (m->state == GLUE_MACHINE_RUNNING || m->state == GLUE_MACHINE_PAUSED ||
 	    m->state == GLUE_MACHINE_STOPPING)
 		machine_end(m, GLUE_EXIT_OK);
+	/* Device threads end before the memory and the VM they use go. */
+	for (uint32_t i = 0; i < m->nvirtio; i++) {
+#if GLUE_HAVE_VIRTIO_MMIO
+		glue_virtio_mmio_free(m->virtio[i].mmio);
+#endif
+		glue_irq_free(m->virtio[i].irq);
+	}
 	for (uint32_t i = 0; m->vcpus && i < m->cfg.cpus; i++)
 		glue_vcpu_free(m->vcpus[i]);
 	free(m->vcpus);

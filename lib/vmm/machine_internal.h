@@ -11,10 +11,22 @@
 
 struct glue_console;
 
+/* Virtio devices the machine can hold (the ACPI tables describe that many). */
+#define MACHINE_MAX_VIRTIO 32
+
+/* One virtio device on its transport; the machine knows no device's type. */
+struct machine_virtio {
+	const char *name;
+	struct glue_virtio_mmio *mmio;
+	struct glue_irq *irq;
+	uint64_t base, size;
+	uint32_t gsi;
+};
+
 struct glue_machine {
 	struct glue_machine_config cfg;
 	char *kernel, *initrd, *cmdline, *cpu;
-	struct glue_kernel *k; /* opened before KVM; freed once loaded */
+	struct glue_kernel *k;		  /* opened before KVM; freed once loaded */
 	struct glue_cpu_model *cpu_model; /* parsed before KVM too */
 
 	struct glue_kvm *kvm;
@@ -35,6 +47,8 @@ struct glue_machine {
 	struct glue_irq *pm_irq;
 	struct glue_timer *stop_timer; /* power button -> Ctrl-Alt-Del fallback */
 	struct glue_console *console;
+	struct machine_virtio virtio[MACHINE_MAX_VIRTIO];
+	uint32_t nvirtio;
 
 	struct glue_vcpu **vcpus;
 	pthread_t *threads;
@@ -50,8 +64,8 @@ struct glue_machine {
 	enum glue_machine_state state;
 	atomic_bool pause_req;
 	atomic_bool stop_req;
-	uint32_t parked;  /* vCPU threads waiting in the pause gate */
-	uint32_t alive;   /* vCPU threads not yet finished */
+	uint32_t parked; /* vCPU threads waiting in the pause gate */
+	uint32_t alive;	 /* vCPU threads not yet finished */
 	int exit_code;
 	uint64_t paused_clock; /* kvm-clock at the pause, restored on resume */
 	bool clock_saved;

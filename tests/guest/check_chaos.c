@@ -9,8 +9,9 @@
  * The VMM must survive all of it. What the guest keeps away from, so that
  * the run itself survives: the debug-exit port and every i8042 command that
  * resets the machine (0xf0-0xff, and the output port written through 0xd1
- * with bit 0 clear, which this check forces set); the MMIO hole's pages that
- * answer a probe read with anything but all-ones (a device lives there);
+ * with bit 0 clear, which this check forces set); the pages of the MMIO hole
+ * and past RAM whose probe read gives the virtio-mmio magic (a device lives
+ * there; any other answer but all-ones is an odd read);
  * COM1's transmitter: MCR loopback is forced on in every MCR write, so the
  * garbage never reaches the console.
  *
@@ -757,13 +758,20 @@ static void mmio_read_nothing(struct chaos *c, u64 addr, unsigned int width)
 		c->odd_reads++;
 }
 
-/* A hole page that reads all-ones at offset 0 has no device (a virtio-mmio
- * magic, say): leave busy ones alone. */
+/* What glue may map in the hole: virtio-mmio devices, "virt" at offset 0. */
+#define VIRTIO_MMIO_MAGIC 0x74726976UL
+
+/* A page that reads all-ones at offset 0 has nothing; one that reads the
+ * virtio-mmio magic has a device, left alone. Anything else is an odd read
+ * (and left alone too). */
 static bool hole_page_empty(struct chaos *c, u64 page)
 {
-	if (mmio_read(c, page, 4) == 0xffffffffUL)
+	u64 v = mmio_read(c, page, 4);
+
+	if (v == 0xffffffffUL)
 		return true;
-	c->odd_reads++;
+	if (v != VIRTIO_MMIO_MAGIC)
+		c->odd_reads++;
 	return false;
 }
 
@@ -853,6 +861,13 @@ static void chaos_ram_end(struct chaos *c, u32 n)
 			u64 addr = end + rnd(c, (u32)(room - w + 1));
 
 			if (!phys_map(addr, w)) {
+				c->skipped++;
+				continue;
+			}
+			/* Devices may live just past RAM (the MMIO hole starts there). */
+			if (!hole_page_empty(c, addr & ~(PAGE - 1)) ||
+			    ((addr & (PAGE - 1)) + w > PAGE &&
+			     !hole_page_empty(c, (addr & ~(PAGE - 1)) + PAGE))) {
 				c->skipped++;
 				continue;
 			}

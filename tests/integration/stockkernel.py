@@ -82,8 +82,9 @@ def elf_has_pvh_note(data):
 # initramfs
 
 # Modules every test guest gets: the ACPI power button and the input events
-# acpid reads it from.
-BASE_MODULES = ["button", "evdev"]
+# acpid reads it from; the virtio-mmio transport (Debian builds virtio as
+# modules) and the virtio devices glue adds by default.
+BASE_MODULES = ["button", "evdev", "virtio_mmio", "virtio_rng"]
 
 INIT = """#!/bin/sh
 # busybox init runs /etc/inittab

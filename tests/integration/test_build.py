@@ -21,7 +21,8 @@ import glueutil
 
 pytestmark = pytest.mark.build
 
-NO_DEVICES = ["-Dserial=false", "-Di8042=false", "-Drtc=false", "-Ddebug_exit=false"]
+NO_DEVICES = ["-Dserial=false", "-Di8042=false", "-Drtc=false", "-Ddebug_exit=false",
+              "-Dacpi=false", "-Dvirtio_mmio=false", "-Dvirtio_rng=false"]
 NO_DECOMPRESSORS = ["-Dgzip=disabled", "-Dxz=disabled", "-Dlz4=disabled", "-Dzstd=disabled",
                     "-Dbzip2=disabled"]
 
@@ -142,7 +143,7 @@ def test_no_decompressors(configured, guest, tmp_path):
 def test_no_devices(configured, guest, tmp_path):
     d = configured(*NO_DEVICES)
     cfg = (d / "include" / "glue" / "config.h").read_text()
-    for dev in ("SERIAL", "I8042", "RTC", "DEBUG_EXIT"):
+    for dev in ("SERIAL", "I8042", "RTC", "DEBUG_EXIT", "ACPI", "VIRTIO_MMIO", "VIRTIO_RNG"):
         assert re.search(rf"GLUE_HAVE_{dev}\s+0", cfg), f"GLUE_HAVE_{dev} should be 0:\n{cfg}"
     _unit_tests(d)
     # The VMM still runs a guest (which cannot talk or reset), and stops
@@ -158,6 +159,39 @@ def test_no_devices(configured, guest, tmp_path):
     glueutil.check_stderr_clean(r.stderr, "glue run")
     assert r.returncode == 0, r
     assert out.read_bytes() == b"", "no serial device, yet the guest's output arrived"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("option,left_out,message", [
+    ("-Dvirtio_mmio=false", "virtio-mmio", r"without a virtio transport"),
+    ("-Dvirtio_rng=false", "virtio-rng", r"without virtio-rng"),
+], ids=["no-virtio-mmio", "no-virtio-rng"])
+def test_without_a_virtio_part(configured, guest, tmp_path, option, left_out, message):
+    """A build without the transport or the device: glue --version says what
+    it left out, the default run has no rng and boots, --rng is refused by
+    name before KVM is needed."""
+    d = configured(option)
+    _unit_tests(d)
+    glue = d / "cli" / "glue"
+    r = subprocess.run([glue, "--version"], capture_output=True, text=True, timeout=30,
+                       env=_clean_env())
+    assert r.returncode == 0, r
+    assert re.search(rf"^left out:.* {left_out}( |$)", r.stdout, re.M), r.stdout
+    assert not re.search(rf"^components:.* {left_out}( |$)", r.stdout, re.M), r.stdout
+    r = subprocess.run([glue, "run", "--help"], capture_output=True, text=True, timeout=30,
+                       env=_clean_env())
+    assert "this one does not" in r.stdout, r.stdout
+    r = subprocess.run([glue, "run", "-k", guest("elf"), "--rng", "--console", "none"],
+                       capture_output=True, text=True, timeout=60, env=_clean_env(),
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, r
+    lines = glueutil.error_lines(r.stderr)
+    assert len(lines) == 1 and re.search(message, lines[0]), r.stderr
+    env = _clean_env(glueutil.runtime_env(tmp_path))
+    r = glueutil.kvm_run([glue, "run", "-k", guest("elf"), "--debug-exit", "--no-default-params",
+                          "-p", "glue.test=boot"], 300, env=env)
+    glueutil.check_stderr_clean(r.stderr, "glue run")
+    assert r.returncode == 0, r
 
 
 @pytest.mark.slow

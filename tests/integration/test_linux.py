@@ -178,6 +178,33 @@ def check_memory(v, sh, mem):
     assert total_k * 0.9 - 64 * 1024 <= kb <= total_k, f"MemTotal {kb} kB with -m {mem}M"
 
 
+def test_virtio_rng(shared):
+    """glue's default virtio-rng over virtio-mmio (announced by ACPI): Linux
+    binds virtio_rng and /dev/hwrng gives bytes that are not all the same."""
+    if not glueutil.have("virtio_rng") or not glueutil.have("virtio_mmio"):
+        pytest.skip("built without virtio-rng or virtio-mmio")
+    v, sh = shared
+    assert sh.out("cat /sys/bus/virtio/devices/virtio*/device") == "0x0004", v.report()
+    assert sh.out("cat /sys/class/misc/hw_random/rng_current").startswith("virtio_rng"), \
+        v.report()
+    # (commands under 80 columns: ash's line editor wraps longer ones)
+    def hwrng_kib():
+        sh.out("dd if=/dev/hwrng of=/tmp/r bs=256 count=4 2>/dev/null")
+        return bytes.fromhex("".join(sh.out("od -An -v -tx1 /tmp/r").split()))
+    data = hwrng_kib()
+    assert len(data) == 1024, data
+    assert len(set(data)) > 100, f"1 KiB from /dev/hwrng with few distinct bytes: {data.hex()}"
+    assert hwrng_kib() != data
+
+
+def test_no_rng(linux):
+    """--no-rng: no virtio device at all."""
+    v, sh = linux("--no-rng", cpus=1)
+    assert sh.out("ls /sys/bus/virtio/devices/ | wc -l") == "0", v.report()
+    text, status = sh.run("cat /sys/class/misc/hw_random/rng_current")
+    assert status != 0 or "virtio" not in text, text
+
+
 def test_cpus_shared(shared):
     check_cpus(*shared, 2)
 

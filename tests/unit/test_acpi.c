@@ -225,8 +225,10 @@ struct dsdt_dev {
 	uint32_t ext_irq; /* Interrupt () descriptor's GSI */
 	int next_irq;
 	uint8_t ext_irq_flags;
-	char method[5];	      /* the one method it has (_EVT) */
-	uint16_t region_port; /* its SystemIO operation region */
+	char method[5];		    /* the one method it has (_EVT) */
+	uint16_t region_port;	    /* its SystemIO operation region */
+	uint32_t mem_base, mem_len; /* Memory32Fixed */
+	int nmem;
 };
 
 struct parsed {
@@ -244,7 +246,7 @@ struct parsed {
 	uint8_t nmi_uid, nmi_lint;
 	uint16_t nmi_flags;
 	/* DSDT */
-	struct dsdt_dev devs[8];
+	struct dsdt_dev devs[48];
 	int ndevs;
 };
 
@@ -334,6 +336,16 @@ static void parse_crs(const uint8_t *p, size_t n, struct dsdt_dev *d)
 			d->ext_irq = rd32(p + off + 5);
 			d->next_irq++;
 			off += 3 + 6;
+			continue;
+		}
+		if (tag == 0x86) { /* Memory32Fixed: length 9, info, base, length */
+			cr_assert_leq(off + 3 + 9, n, "%s: descriptor past the end", d->name);
+			cr_assert_eq(rd16(p + off + 1), 9);
+			cr_assert_eq(p[off + 3], 1, "%s: read-write", d->name);
+			d->mem_base = rd32(p + off + 4);
+			d->mem_len = rd32(p + off + 8);
+			d->nmem++;
+			off += 3 + 9;
 			continue;
 		}
 		cr_assert_eq(tag & 0x80, 0, "%s: large resource", d->name);
@@ -464,7 +476,7 @@ static size_t parse_terms(struct parsed *out, const uint8_t *p, size_t n, struct
 		} else if (p[off] == 0x5B && off + 1 < n && p[off + 1] == 0x82) { /* Device */
 			struct dsdt_dev *d = &out->devs[out->ndevs];
 
-			cr_assert_lt(out->ndevs, 8);
+			cr_assert_lt(out->ndevs, 48);
 			pl = pkg_length(p + off + 2, &nb);
 			end = off + 2 + pl;
 			cr_assert_leq(end, n, "device past the end");
@@ -1141,6 +1153,94 @@ Test(acpi, iasl_pm_device)
 				cr_assert_null(strstr(dsl, "PWRB"), "no event: no notify\n%s", dsl);
 			free(dsl);
 		}
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+	free(p);
+	glue_mem_free(mem);
+}
+/* virtio-mmio devices: LNRO0005 with their window and level interrupt, as
+ * iasl reads them and as ACPICA evaluates them. */
+Test(acpi, virtio_mmio_devices)
+{
+	struct glue_acpi_config cfg;
+	struct glue_mem *mem;
+	struct parsed *p;
+	char dir[] = "/tmp/glue-acpi-XXXXXX", cmd[768], path[300];
+	char *dsl;
+
+	mem = new_mem();
+	p = calloc(1, sizeof(*p));
+	glue_acpi_config_init(&cfg);
+	cfg.virtio_mmio_count = GLUE_ACPI_MAX_VIRTIO_MMIO;
+	for (uint32_t i = 0; i < cfg.virtio_mmio_count; i++) {
+		cfg.virtio_mmio[i].base = 0xd0000000ULL + 0x1000ULL * i;
+		cfg.virtio_mmio[i].size = 0x1000;
+		cfg.virtio_mmio[i].gsi = 16 + i % 8;
+	}
+	cr_assert_eq(glue_acpi_write(mem, GLUE_ACPI_ADDR, &cfg, NULL), 0, "%s", glue_error_last());
+	parse(mem, p);
+	for (uint32_t i = 0; i < GLUE_ACPI_MAX_VIRTIO_MMIO; i++) {
+		const struct dsdt_dev *d = NULL;
+		char name[5];
+
+		snprintf(name, sizeof(name), "VR%02X", i);
+		for (int j = 0; j < p->ndevs; j++)
+			if (!strcmp(p->devs[j].name, name))
+				d = &p->devs[j];
+		cr_assert_not_null(d, "%s missing", name);
+		cr_assert_str_eq(d->hid_str, "LNRO0005");
+		cr_assert(d->has_uid);
+		cr_assert_eq(d->nmem, 1);
+		cr_assert_eq(d->mem_base, 0xd0000000u + 0x1000u * i);
+		cr_assert_eq(d->mem_len, 0x1000);
+		cr_assert_eq(d->next_irq, 1);
+		cr_assert_eq(d->ext_irq, 16 + i % 8);
+		cr_assert_eq(d->ext_irq_flags, 0x01, "consumer, level, active-high, exclusive");
+	}
+
+	/* out of range: refused, naming why */
+	cfg.virtio_mmio_count = GLUE_ACPI_MAX_VIRTIO_MMIO + 1;
+	cr_assert_eq(glue_acpi_write(mem, GLUE_ACPI_ADDR, &cfg, NULL), -EINVAL);
+	cfg.virtio_mmio_count = 1;
+	cfg.virtio_mmio[0].gsi = 24;
+	cr_assert_eq(glue_acpi_write(mem, GLUE_ACPI_ADDR, &cfg, NULL), -EINVAL);
+	cr_assert(strstr(glue_error_last(), "GSI 24"), "%s", glue_error_last());
+	cfg.virtio_mmio[0].gsi = 16;
+	cfg.virtio_mmio[0].base = 0xfffff000ULL;
+	cfg.virtio_mmio[0].size = 0x2000;
+	cr_assert_eq(glue_acpi_write(mem, GLUE_ACPI_ADDR, &cfg, NULL), -EINVAL);
+	cr_assert(strstr(glue_error_last(), "below 4 GiB"), "%s", glue_error_last());
+
+	if (!have_iasl())
+		cr_skip_test("iasl (acpica-tools) not installed");
+	cr_assert_not_null(mkdtemp(dir));
+	dump_tables(dir, p);
+	snprintf(cmd, sizeof(cmd), "cd %s && iasl -d dsdt.dat >iasl.log 2>&1", dir);
+	cr_assert_eq(system(cmd), 0, "iasl -d failed (see %s/iasl.log)", dir);
+	snprintf(path, sizeof(path), "%s/dsdt.dsl", dir);
+	dsl = slurp(path);
+	cr_assert_null(strstr(dsl, "Error"), "%s", dsl);
+	cr_assert(strstr(dsl, "Device (VR00)"), "%s", dsl);
+	cr_assert(strstr(dsl, "Device (VR1F)"), "%s", dsl);
+	cr_assert(strstr(dsl, "Name (_HID, \"LNRO0005\")"), "%s", dsl);
+	cr_assert(strstr(dsl, "Memory32Fixed (ReadWrite,"), "%s", dsl);
+	cr_assert(strstr(dsl, "0xD001F000,"), "%s", dsl);
+	cr_assert(strstr(dsl, "Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive, ,, )"),
+		  "%s", dsl);
+	cr_assert(strstr(dsl, "0x00000017,"), "GSI 23: %s", dsl);
+	free(dsl);
+	if (system("command -v acpiexec >/dev/null 2>&1") == 0) {
+		snprintf(cmd, sizeof(cmd),
+			 "cd %s && acpiexec -b 'evaluate \\_SB.VR1F._CRS;evaluate \\_SB.VR1F._UID' "
+			 "facp.dat dsdt.dat apic.dat xsdt.dat >exec.log 2>&1",
+			 dir);
+		cr_assert_eq(system(cmd), 0, "acpiexec failed (see %s/exec.log)", dir);
+		snprintf(path, sizeof(path), "%s/exec.log", dir);
+		dsl = slurp(path);
+		cr_assert_null(strstr(dsl, "AE_"), "%s", dsl);
+		cr_assert(strstr(dsl, "000000000000001F"), "_UID 31: %s", dsl);
+		free(dsl);
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_assert_eq(system(cmd), 0);
