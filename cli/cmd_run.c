@@ -26,6 +26,9 @@
 
 /* A virtio device needs the device and a transport in the build. */
 #define RNG_AVAILABLE (GLUE_HAVE_VIRTIO_RNG && GLUE_HAVE_VIRTIO_MMIO)
+#define BLK_AVAILABLE (GLUE_HAVE_VIRTIO_BLK && GLUE_HAVE_VIRTIO_MMIO)
+/* virtio-mmio devices each take one of 8 interrupt lines, and the rng one. */
+#define MAX_DISKS 7
 
 static void usage(FILE *f)
 {
@@ -53,12 +56,16 @@ static void usage(FILE *f)
 		"                        most BYTES per second (K, M, G) when given;\n"
 		"                        on by default where this glue has it (%s)\n"
 		"      --no-rng          no virtio-rng device\n"
-		"  -d, --disk FILE       (not available yet: arrives with virtio-blk)\n"
+		"  -d, --disk FILE[,ro][,serial=ID][,cache=none|writeback]\n"
+		"                        a raw disk image or block device (virtio-blk),\n"
+		"                        repeatable: the guest sees them in this order\n"
+		"                        (/dev/vda, /dev/vdb...) (%s)\n"
 		"  -h, --help            show this help\n\n"
 		"On a terminal, Ctrl-a x quits and Ctrl-a Ctrl-a sends Ctrl-a.\n"
 		"Exit status: 0 guest reset/powered off or stopped, 1 VMM error, 2 usage,\n"
 		"3 guest crashed, 4 guest reported failure (debug-exit).\n",
-		0x501, RNG_AVAILABLE ? "it does" : "this one does not");
+		0x501, RNG_AVAILABLE ? "it does" : "this one does not",
+		BLK_AVAILABLE ? "available" : "not in this glue");
 }
 
 enum {
@@ -102,6 +109,38 @@ static bool parse_size(const char *s, uint64_t *out)
 		return false;
 	*out = v << shift;
 	return true;
+}
+
+/* -d FILE[,ro][,serial=ID][,cache=none|writeback]: arg is modified (split at commas). */
+static int parse_disk(char *arg, struct glue_machine_disk *d)
+{
+	char *opt;
+
+	memset(d, 0, sizeof(*d));
+	d->path = strsep(&arg, ",");
+	if (!*d->path)
+		return cli_error(GLUE_EXIT_USAGE, CMD, "--disk needs a file");
+	while ((opt = strsep(&arg, ","))) {
+		if (!strcmp(opt, "ro")) {
+			d->readonly = true;
+		} else if (!strncmp(opt, "serial=", 7)) {
+			d->serial = opt + 7;
+			if (strlen(d->serial) > 20)
+				return cli_error(GLUE_EXIT_USAGE, CMD,
+						 "disk '%s': serial '%s' is longer than 20 bytes",
+						 d->path, d->serial);
+		} else if (!strcmp(opt, "cache=none")) {
+			d->cache_none = true;
+		} else if (!strcmp(opt, "cache=writeback")) {
+			d->cache_none = false;
+		} else {
+			return cli_error(GLUE_EXIT_USAGE, CMD,
+					 "disk '%s': unknown option '%s' (ro, serial=ID, "
+					 "cache=none|writeback)",
+					 d->path, opt);
+		}
+	}
+	return 0;
 }
 
 /* --rng's options: "rate=BYTES". */
@@ -249,6 +288,8 @@ int cmd_run(int argc, char **argv)
 		{0},
 	};
 	struct glue_machine_config cfg;
+	struct glue_machine_disk disks[MAX_DISKS];
+	uint32_t ndisks = 0;
 	const char *params = NULL, *name = NULL, *console = "stdio";
 	bool default_params = true;
 	struct glue_machine *m = NULL;
@@ -292,8 +333,14 @@ int cmd_run(int argc, char **argv)
 			name = optarg;
 			break;
 		case 'd':
-			return cli_error(GLUE_EXIT_USAGE, CMD,
-					 "--disk is not available yet (virtio-blk has not landed)");
+			if (ndisks == MAX_DISKS)
+				return cli_error(GLUE_EXIT_USAGE, CMD, "at most %d disks", MAX_DISKS);
+			if (parse_disk(optarg, &disks[ndisks]))
+				return GLUE_EXIT_USAGE;
+			ndisks++;
+			cfg.disks = disks;
+			cfg.ndisks = ndisks;
+			break;
 		case OPT_CPU:
 			if (strcmp(optarg, "help") == 0) {
 				size_t col = 0;

@@ -72,6 +72,7 @@ static void print_version(void)
 		{"acpi", GLUE_HAVE_ACPI},
 		{"virtio-mmio", GLUE_HAVE_VIRTIO_MMIO},
 		{"virtio-rng", GLUE_HAVE_VIRTIO_RNG},
+		{"virtio-blk", GLUE_HAVE_VIRTIO_BLK},
 	};
 
 	printf("glue %s\ncomponents:", glue_version());

@@ -52,6 +52,15 @@ enum glue_machine_state {
 	GLUE_MACHINE_STOPPED,
 };
 
+/* A virtio-blk disk (see <glue/virtio_blk.h>): opened, checked and locked
+ * by glue_machine_new(), before KVM. */
+struct glue_machine_disk {
+	const char *path;
+	bool readonly;
+	const char *serial; /* up to 20 bytes, or NULL */
+	bool cache_none;    /* O_DIRECT instead of the host's page cache */
+};
+
 struct glue_machine_config {
 	uint32_t size;        /* sizeof(struct glue_machine_config): lets the struct grow */
 	uint64_t mem_bytes;   /* RAM; a multiple of 1 MiB */
@@ -71,6 +80,8 @@ struct glue_machine_config {
 	/* Added in 0.2. Virtio devices go on the build's transport (virtio-mmio). */
 	bool rng;             /* a virtio-rng device (default false) */
 	uint64_t rng_bytes_per_sec; /* its rate limit; 0 = none */
+	const struct glue_machine_disk *disks; /* virtio-blk disks, in this order */
+	uint32_t ndisks;
 };
 
 /*

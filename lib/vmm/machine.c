@@ -42,6 +42,9 @@
 #if GLUE_HAVE_VIRTIO_RNG
 #include <glue/virtio_rng.h>
 #endif
+#if GLUE_HAVE_VIRTIO_BLK
+#include <glue/virtio_blk.h>
+#endif
 
 #include "core/err.h"
 #include "core/util.h"
@@ -210,6 +213,12 @@ static int check_devices(const struct glue_machine_config *cfg)
 		return glue_err(-ENOTSUP, "this glue was built without %s",
 				GLUE_HAVE_VIRTIO_RNG ? "a virtio transport (virtio-mmio)"
 						     : "virtio-rng");
+	if (cfg->ndisks && (!GLUE_HAVE_VIRTIO_BLK || !GLUE_HAVE_VIRTIO_MMIO))
+		return glue_err(-ENOTSUP, "this glue was built without %s (no disks)",
+				GLUE_HAVE_VIRTIO_BLK ? "a virtio transport (virtio-mmio)"
+						     : "virtio-blk");
+	if (cfg->ndisks && !cfg->disks)
+		return glue_err(-EINVAL, "%u disks but no disk list", cfg->ndisks);
 	return 0;
 }
 
@@ -345,36 +354,84 @@ static
 #endif
 }
 
+/* Keep a device made before KVM until it can be placed. */
+static __attribute__((unused)) int pend(struct glue_machine *m, int r,
+					const struct glue_virtio_device *d)
+{
+	if (r < 0)
+		return r;
+	if (m->npending == MACHINE_MAX_VIRTIO) {
+		d->ops->free(d->ctx);
+		return glue_err(-ENOSPC, "more than %d virtio devices", MACHINE_MAX_VIRTIO);
+	}
+	m->pending[m->npending++] = *d;
+	return 0;
+}
+
 #if GLUE_HAVE_VIRTIO_RNG
-static int add_rng(struct glue_machine *m)
+static int make_rng(struct glue_machine *m)
 {
 	struct glue_virtio_rng_config c;
 	struct glue_virtio_device d;
-	int r;
 
 	if (!m->cfg.rng)
 		return 0;
 	glue_virtio_rng_config_init(&c);
 	c.bytes_per_sec = m->cfg.rng_bytes_per_sec;
-	r = glue_virtio_rng_new(&d, &c);
-	return r < 0 ? r : add_virtio(m, &d);
+	return pend(m, glue_virtio_rng_new(&d, &c), &d);
+}
+#endif
+
+#if GLUE_HAVE_VIRTIO_BLK
+static int make_disks(struct glue_machine *m)
+{
+	int r = 0;
+
+	for (uint32_t i = 0; !r && i < m->cfg.ndisks; i++) {
+		const struct glue_machine_disk *disk = &m->cfg.disks[i];
+		struct glue_virtio_blk_config c;
+		struct glue_virtio_device d;
+
+		glue_virtio_blk_config_init(&c);
+		c.path = disk->path;
+		c.readonly = disk->readonly;
+		c.serial = disk->serial;
+		c.cache = disk->cache_none ? GLUE_VIRTIO_BLK_CACHE_NONE
+					   : GLUE_VIRTIO_BLK_CACHE_WRITEBACK;
+		r = pend(m, glue_virtio_blk_new(&d, &c), &d);
+	}
+	return r;
 }
 #endif
 
 /* The virtio devices, in the order the guest finds them: one line each. */
 static int (*const virtio_devices[])(struct glue_machine *m) = {
+#if GLUE_HAVE_VIRTIO_BLK
+	make_disks,
+#endif
 #if GLUE_HAVE_VIRTIO_RNG
-	add_rng,
+	make_rng,
 #endif
 	NULL,
 };
 
-static int add_virtio_devices(struct glue_machine *m)
+/* Before KVM: a missing or busy disk is reported as such on any host. */
+static int make_virtio_devices(struct glue_machine *m)
 {
 	int r = 0;
 
 	for (size_t i = 0; !r && virtio_devices[i]; i++)
 		r = virtio_devices[i](m);
+	return r;
+}
+
+/* After the VM and its memory exist: onto the transport. */
+static int place_virtio_devices(struct glue_machine *m)
+{
+	int r = 0;
+
+	while (!r && m->nplaced < m->npending)
+		r = add_virtio(m, &m->pending[m->nplaced++]);
 	return r;
 }
 
@@ -550,6 +607,8 @@ int glue_machine_new(struct glue_machine **out, const struct glue_machine_config
 		r = glue_loader_check(m->k, &bc);
 	}
 	if (!r)
+		r = make_virtio_devices(m);
+	if (!r)
 		r = glue_kvm_open(&m->kvm, NULL);
 	if (!r)
 		r = check_cpus(&m->cfg, m->kvm);
@@ -579,7 +638,7 @@ int glue_machine_new(struct glue_machine **out, const struct glue_machine_config
 	if (!r)
 		r = add_devices(m);
 	if (!r)
-		r = add_virtio_devices(m);
+		r = place_virtio_devices(m);
 	if (!r)
 		r = announce_virtio(m);
 	if (!r)
@@ -951,6 +1010,8 @@ void glue_machine_free(struct glue_machine *m)
 	if (m->state == GLUE_MACHINE_RUNNING || m->state == GLUE_MACHINE_PAUSED ||
 	    m->state == GLUE_MACHINE_STOPPING)
 		machine_end(m, GLUE_EXIT_OK);
+	for (uint32_t i = m->nplaced; i < m->npending; i++)
+		m->pending[i].ops->free(m->pending[i].ctx);
 	/* Device threads end before the memory and the VM they use go. */
 	for (uint32_t i = 0; i < m->nvirtio; i++) {
 #if GLUE_HAVE_VIRTIO_MMIO

@@ -8,6 +8,7 @@
 
 #include <glue/config.h>
 #include <glue/machine.h>
+#include <glue/virtio.h>
 
 struct glue_console;
 
@@ -49,6 +50,9 @@ struct glue_machine {
 	struct glue_console *console;
 	struct machine_virtio virtio[MACHINE_MAX_VIRTIO];
 	uint32_t nvirtio;
+	/* Devices made before KVM (their files checked), not yet on a transport. */
+	struct glue_virtio_device pending[MACHINE_MAX_VIRTIO];
+	uint32_t npending, nplaced;
 
 	struct glue_vcpu **vcpus;
 	pthread_t *threads;

@@ -83,8 +83,8 @@ def elf_has_pvh_note(data):
 
 # Modules every test guest gets: the ACPI power button and the input events
 # acpid reads it from; the virtio-mmio transport (Debian builds virtio as
-# modules) and the virtio devices glue adds by default.
-BASE_MODULES = ["button", "evdev", "virtio_mmio", "virtio_rng"]
+# modules), the virtio devices glue has, and ext4 for the disk tests.
+BASE_MODULES = ["button", "evdev", "virtio_mmio", "virtio_rng", "virtio_blk", "ext4"]
 
 INIT = """#!/bin/sh
 # busybox init runs /etc/inittab

@@ -543,3 +543,33 @@ def test_bad_top_level_usage(glue, args, pattern):
     r = glue(*args)
     assert r.returncode == 2, r
     assert re.search(pattern, r.stderr, re.I), r.stderr
+
+
+@pytest.mark.parametrize("case,status,pattern", [
+    ("missing", 1, r"disk '.*missing.img'.*No such file"),
+    ("odd-size", 1, r"multiple of 512"),
+    ("directory", 1, r"Is a directory|not a file or a block device"),
+    ("bad-option", 2, r"unknown option 'fast'"),
+    ("long-serial", 2, r"longer than 20 bytes"),
+    ("no-file", 2, r"--disk needs a file"),
+])
+def test_bad_disk(glue, guest, tmp_path, case, status, pattern):
+    """A disk that cannot be used is named in one error line, before KVM is
+    needed, and nothing of it is changed."""
+    if not glueutil.have("virtio_blk") or not glueutil.have("virtio_mmio"):
+        pytest.skip("built without virtio-blk or virtio-mmio")
+    odd = tmp_path / "odd.img"
+    odd.write_bytes(b"x" * 1000)
+    ok = tmp_path / "ok.img"
+    ok.write_bytes(bytes(4096))
+    arg = {
+        "missing": str(tmp_path / "missing.img"),
+        "odd-size": str(odd),
+        "directory": str(tmp_path),
+        "bad-option": f"{ok},fast",
+        "long-serial": f"{ok},serial={'x' * 21}",
+        "no-file": ",ro",
+    }[case]
+    r = glue("run", "-k", guest("elf"), "-d", arg, "--console", "none", "-p", "glue.test=reset")
+    _assert_clean_failure(r, tmp_path, status, pattern)
+    assert odd.read_bytes() == b"x" * 1000 and ok.read_bytes() == bytes(4096)

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -203,6 +204,81 @@ def test_no_rng(linux):
     assert sh.out("ls /sys/bus/virtio/devices/ | wc -l") == "0", v.report()
     text, status = sh.run("cat /sys/class/misc/hw_random/rng_current")
     assert status != 0 or "virtio" not in text, text
+
+
+def _sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_disks(linux, tmp_path):
+    """Two disks over virtio-mmio: an ext4 image made on the host (serial
+    set) that Linux mounts, reads, writes, syncs and trims; and a read-only
+    raw disk. After kill -9 of glue the host finds every synced byte."""
+    if not glueutil.have("virtio_blk") or not glueutil.have("virtio_mmio"):
+        pytest.skip("built without virtio-blk or virtio-mmio")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "hello.txt").write_text("hello from the host\n")
+    (src / "blob").write_bytes(BLOB)
+    img = tmp_path / "ext4.img"
+    r = subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(src), str(img), "32M"],
+                                capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"mkfs.ext4 -d: {r.stderr}")
+    raw = tmp_path / "raw.img"
+    raw.write_bytes(bytes(range(256)) * 4096)  # 1 MiB
+
+    v, sh = linux("-d", f"{img},serial=glue-disk-1", "-d", f"{raw},ro", cpus=1)
+    # (the attribute has no newline of its own)
+    assert sh.out("cat /sys/block/vda/serial; echo") == "glue-disk-1", v.report()
+    assert sh.out("cat /sys/block/vda/size") == str(32 * MiB // 512)
+    assert sh.out("cat /sys/block/vdb/ro") == "1"
+    assert sh.out("cat /sys/block/vdb/size") == str(MiB // 512)
+
+    sh.out("mkdir -p /mnt && mount -t ext4 /dev/vda /mnt")
+    assert sh.out("cat /mnt/hello.txt") == "hello from the host"
+    assert sh.out("sha256sum /mnt/blob").split()[0] == hashlib.sha256(BLOB).hexdigest()
+    sh.out("dd if=/dev/urandom of=/mnt/new bs=64k count=32 2>/dev/null")
+    sh.out("echo written in the guest > /mnt/note.txt")
+    new_sum = sh.out("sha256sum /mnt/new").split()[0]
+    sh.out("sync")
+    out = sh.out("rm /mnt/blob && sync && fstrim -v /mnt")
+    assert re.search(r"trimmed", out), out
+
+    assert sh.out("sha256sum /dev/vdb").split()[0] == _sha256(raw)
+    text, status = sh.run("dd if=/dev/zero of=/dev/vdb bs=512 count=1 conv=fsync")
+    assert status != 0, f"a write to the read-only disk succeeded: {text}"
+
+    v.kill()
+    assert _sha256(raw) == hashlib.sha256(bytes(range(256)) * 4096).hexdigest()
+    # The journal holds what was synced: replay it on a copy, then read the files.
+    copy = tmp_path / "copy.img"
+    copy.write_bytes(img.read_bytes())
+    r = subprocess.run(["e2fsck", "-fy", str(copy)], capture_output=True, text=True)
+    assert r.returncode < 4, f"e2fsck found errors it could not fix:\n{r.stdout}{r.stderr}"
+    r = subprocess.run(["e2fsck", "-fn", str(copy)], capture_output=True, text=True)
+    assert r.returncode == 0, f"not clean after recovery:\n{r.stdout}{r.stderr}"
+    for name, want in (("new", new_sum),
+                       ("note.txt", hashlib.sha256(b"written in the guest\n").hexdigest())):
+        out = tmp_path / name
+        r = subprocess.run(["debugfs", "-R", f"dump /{name} {out}", str(copy)],
+                                    capture_output=True, text=True)
+        assert out.exists(), f"{name} is not on the disk: {r.stderr}"
+        assert _sha256(out) == want, f"{name} differs on the host"
+
+
+def test_a_disk_in_use_is_refused(linux, vm, vmlinuz, tmp_path):
+    """The OFD lock: a second VM cannot open a disk the first one writes."""
+    if not glueutil.have("virtio_blk") or not glueutil.have("virtio_mmio"):
+        pytest.skip("built without virtio-blk or virtio-mmio")
+    img = tmp_path / "d.img"
+    img.write_bytes(bytes(MiB))
+    v, sh = linux("-d", str(img), cpus=1)
+    assert sh.out("cat /sys/block/vda/size") == str(MiB // 512)
+    w = vm(vmlinuz, "-d", str(img), "--console", "none")
+    rc = w.wait_exit(30)
+    assert rc == 1, w.report()
+    assert re.search(r"in use by another process", w.stderr), w.report()
 
 
 def test_cpus_shared(shared):

@@ -22,6 +22,8 @@
 #include <glue/virtq.h>
 #include <glue/virtq_mock.h>
 
+#include "virtio_driver.h"
+
 #define MiB (1024ULL * 1024)
 #define QBASE 0x10000ULL
 #define DATA 0x100000ULL
@@ -49,7 +51,6 @@ static void start(uint64_t rate)
 {
 	struct glue_virtio_rng_config cfg;
 	struct glue_virtio_device d;
-	struct glue_virtq_layout l;
 
 	atomic_store(&signals, 0);
 	glue_virtio_rng_config_init(&cfg);
@@ -62,19 +63,7 @@ static void start(uint64_t rate)
 	cr_assert_eq(glue_virtio_dev_new(&v, &d, mem, &t_ops, NULL), 0, "%s", glue_error_last());
 	cr_assert_eq(glue_virtq_mock_new(&mq, mem, QBASE, 16), 0);
 
-	glue_virtio_dev_set_status(v, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	glue_virtio_dev_set_driver_features(v, 1, 1); /* VERSION_1 */
-	glue_virtio_dev_set_status(v, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-					      VIRTIO_CONFIG_S_FEATURES_OK);
-	glue_virtq_mock_layout(mq, &l);
-	glue_virtio_dev_queue_select(v, 0);
-	glue_virtio_dev_queue_set_size(v, 16);
-	glue_virtio_dev_queue_set_addr(v, GLUE_VIRTIO_AREA_DESC, l.desc);
-	glue_virtio_dev_queue_set_addr(v, GLUE_VIRTIO_AREA_DRIVER, l.avail);
-	glue_virtio_dev_queue_set_addr(v, GLUE_VIRTIO_AREA_DEVICE, l.used);
-	glue_virtio_dev_queue_set_enable(v, true);
-	glue_virtio_dev_set_status(v, glue_virtio_dev_get_status(v) | VIRTIO_CONFIG_S_DRIVER_OK);
-	cr_assert_eq(glue_virtio_dev_get_status(v) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	driver_bring_up(v, mq, 16, false);
 }
 
 static void setup(void)
