@@ -13,6 +13,8 @@ packages=(
 	gzip bzip2 xz-utils lz4 zstd cpio busybox-static time
 	qemu-system-x86
 	acpica-tools # iasl/acpiexec check the ACPI tables (tests/unit/test_acpi.c)
+	clang # the fuzz targets (libFuzzer: tests/fuzz)
+	e2fsprogs # mkfs.ext4 -d, e2fsck, debugfs: disk images for the Linux-guest tests
 	# the test host (testhost/): Debian's kernel package is unpacked with
 	# dpkg-deb and its modules resolved with kmod; setpriv (util-linux) runs
 	# commands as the caller; pgrep (procps) in its own tests

@@ -56,6 +56,26 @@ for b in "${builds[@]}"; do
 	fi
 done
 
+# The fuzz targets (clang, libFuzzer, ASan+UBSan), a bounded run each from
+# the corpus in the repository (new inputs go to build-fuzz/, not the repo).
+# Every build above also replays that corpus as a unit test (suite fuzz).
+fuzz_seconds=${GLUE_FUZZ_SECONDS:-60}
+[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true \
+	-Db_sanitize=address,undefined -Db_lundef=false \
+	-Dc_args=-Wno-gnu-variable-sized-type-not-at-end >/dev/null
+for t in $(cd tests/fuzz/corpus && ls); do
+	ninja -C build-fuzz "tests/fuzz/fuzz_$t" >/dev/null || { status=1; continue; }
+	mkdir -p "build-fuzz/corpus-$t"
+	if build-fuzz/tests/fuzz/fuzz_$t -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+		"build-fuzz/corpus-$t" "tests/fuzz/corpus/$t" >"build-fuzz/fuzz-$t.log" 2>&1; then
+		echo "fuzz: $t: $(sed -n 's/^stat::number_of_executed_units: *//p' "build-fuzz/fuzz-$t.log") runs in ${fuzz_seconds} s, no finding"
+	else
+		tail -40 "build-fuzz/fuzz-$t.log"
+		echo "fuzz: $t: FINDING (build-fuzz/fuzz-$t.log; the input is in the current directory)" >&2
+		status=1
+	fi
+done
+
 if [ $testhost = 1 ]; then
 	# One test host per build, side by side: each is one single-threaded
 	# QEMU, one core each. A test host that fails itself (exit 125: did not

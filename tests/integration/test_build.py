@@ -196,6 +196,69 @@ def test_without_a_virtio_part(configured, guest, tmp_path, option, left_out, as
     assert r.returncode == 0, r
 
 
+MANIFESTS = Path(glueutil.SOURCE_DIR) / "tests" / "build"
+# glue --version's names for the meson options
+COMPONENT = {"serial": "serial", "i8042": "i8042", "rtc": "rtc", "debug_exit": "debug-exit",
+             "acpi": "acpi", "virtio_mmio": "virtio-mmio", "virtio_rng": "virtio-rng",
+             "virtio_blk": "virtio-blk"}
+
+
+def _manifest(path):
+    """The [project options] of a meson machine file, as {name: bool}."""
+    opts, section = {}, None
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line.startswith("["):
+            section = line
+        elif "=" in line and section == "[project options]":
+            k, v = (x.strip() for x in line.split("=", 1))
+            opts[k] = v == "true"
+    return opts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(p.stem for p in MANIFESTS.glob("*.ini")))
+def test_manifest_build(configured, guest, tmp_path, name):
+    """A custom hypervisor from a manifest (tests/build/NAME.ini, a meson
+    machine file): it builds, passes its unit tests, says what it has and
+    what it left out, refuses what it left out by name, and boots."""
+    manifest = MANIFESTS / f"{name}.ini"
+    opts = _manifest(manifest)
+    assert opts, f"{manifest} has no [project options]"
+    d = configured("--native-file", str(manifest))
+    _unit_tests(d)
+    glue = d / "cli" / "glue"
+    r = subprocess.run([glue, "--version"], capture_output=True, text=True, timeout=30,
+                       env=_clean_env())
+    have = set(re.search(r"^components:(.*)$", r.stdout, re.M).group(1).split())
+    left = set(re.search(r"^left out:(.*)$", r.stdout, re.M).group(1).split())
+    for opt, on in opts.items():
+        if opt in COMPONENT:
+            assert (COMPONENT[opt] in have) == on and (COMPONENT[opt] in left) != on, \
+                f"{opt}={on} but glue --version says\n{r.stdout}"
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(bytes(4096))
+    for opt, args in (("virtio_rng", ["--rng"]), ("virtio_blk", ["-d", str(disk)])):
+        if not opts.get(opt, True) or not opts.get("virtio_mmio", True):
+            r = subprocess.run([glue, "run", "-k", guest("elf"), *args, "--console", "none"],
+                               capture_output=True, text=True, timeout=60, env=_clean_env(),
+                               stdin=subprocess.DEVNULL)
+            assert r.returncode == 1 and "built without" in r.stderr, r
+    # It boots the test guest: the boot check's line on its console, then SIGTERM.
+    script = ('"$0" run -k "$1" -p glue.test=boot --no-default-params >"$2" & p=$!; '
+              'for i in $(seq 100); do grep -q "TEST boot" "$2" && break; sleep 0.1; done; '
+              'kill -TERM $p; wait $p')
+    shared, rt = tmp_path / "out", tmp_path / "rt"
+    shared.mkdir()
+    rt.mkdir()
+    out = shared / "serial.out"
+    r = glueutil.kvm_run(["sh", "-c", script, glue, guest("elf"), out], 300,
+                         env=_clean_env(glueutil.runtime_env(rt)), rw=[shared])
+    glueutil.check_stderr_clean(r.stderr, "glue run")
+    assert r.returncode == 0, r
+    assert re.search(r"^TEST boot PASS", out.read_text().replace("\r", ""), re.M), out.read_text()
+
+
 @pytest.mark.slow
 def test_debug_buildtype(configured):
     """-O0 (meson's debug buildtype) builds too: warnings differ from -O2."""
