@@ -25,8 +25,9 @@
 #define CMD "run"
 
 /* A virtio device needs the device and a transport in the build. */
-#define RNG_AVAILABLE (GLUE_HAVE_VIRTIO_RNG && GLUE_HAVE_VIRTIO_MMIO)
-#define BLK_AVAILABLE (GLUE_HAVE_VIRTIO_BLK && GLUE_HAVE_VIRTIO_MMIO)
+#define TRANSPORT_AVAILABLE (GLUE_HAVE_VIRTIO_MMIO || GLUE_HAVE_PCI)
+#define RNG_AVAILABLE (GLUE_HAVE_VIRTIO_RNG && TRANSPORT_AVAILABLE)
+#define BLK_AVAILABLE (GLUE_HAVE_VIRTIO_BLK && TRANSPORT_AVAILABLE)
 /* virtio-mmio devices each take one of 8 interrupt lines, and the rng one. */
 #define MAX_DISKS 7
 
@@ -56,6 +57,8 @@ static void usage(FILE *f)
 		"                        most BYTES per second (K, M, G) when given;\n"
 		"                        on by default where this glue has it (%s)\n"
 		"      --no-rng          no virtio-rng device\n"
+		"      --transport T     how virtio devices attach: pci (default where this\n"
+		"                        glue has PCI) or mmio\n"
 		"  -d, --disk FILE[,ro][,serial=ID][,cache=none|writeback]\n"
 		"                        a raw disk image or block device (virtio-blk),\n"
 		"                        repeatable: the guest sees them in this order\n"
@@ -76,6 +79,7 @@ enum {
 	OPT_NO_DEFAULT_PARAMS,
 	OPT_RNG,
 	OPT_NO_RNG,
+	OPT_TRANSPORT,
 };
 
 /* A size with an optional K, M or G suffix (powers of 1024). */
@@ -283,6 +287,7 @@ int cmd_run(int argc, char **argv)
 		{"no-default-params", no_argument, NULL, OPT_NO_DEFAULT_PARAMS},
 		{"rng", optional_argument, NULL, OPT_RNG},
 		{"no-rng", no_argument, NULL, OPT_NO_RNG},
+		{"transport", required_argument, NULL, OPT_TRANSPORT},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -388,6 +393,15 @@ int cmd_run(int argc, char **argv)
 		case OPT_NO_RNG:
 			cfg.rng = false;
 			cfg.rng_bytes_per_sec = 0;
+			break;
+		case OPT_TRANSPORT:
+			if (!strcmp(optarg, "pci"))
+				cfg.transport = GLUE_TRANSPORT_PCI;
+			else if (!strcmp(optarg, "mmio"))
+				cfg.transport = GLUE_TRANSPORT_MMIO;
+			else
+				return cli_error(GLUE_EXIT_USAGE, CMD,
+						 "invalid transport '%s' (pci or mmio)", optarg);
 			break;
 		case 'v':
 			cli_globals.verbose++;

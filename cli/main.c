@@ -71,6 +71,7 @@ static void print_version(void)
 		{"debug-exit", GLUE_HAVE_DEBUG_EXIT},
 		{"acpi", GLUE_HAVE_ACPI},
 		{"virtio-mmio", GLUE_HAVE_VIRTIO_MMIO},
+		{"pci", GLUE_HAVE_PCI},
 		{"virtio-rng", GLUE_HAVE_VIRTIO_RNG},
 		{"virtio-blk", GLUE_HAVE_VIRTIO_BLK},
 	};

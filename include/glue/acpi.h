@@ -67,6 +67,17 @@ struct glue_acpi_config {
 		uint32_t size;
 		uint32_t gsi;
 	} virtio_mmio[GLUE_ACPI_MAX_VIRTIO_MMIO];
+	/* A PCI root bridge (PNP0A08, bus 0) whose BARs live in the memory window
+	 * [pci_mmio_base, + pci_mmio_size) below 4 GiB, with INTx routing: INTA
+	 * of device pci_intx[i].slot on GSI pci_intx[i].gsi. Default: none. */
+	bool pci;
+	uint64_t pci_mmio_base, pci_mmio_size;
+	uint64_t pci_ecam_base; /* bus 0's 1 MiB of ECAM, in MCFG; 0 = none */
+	uint32_t pci_intx_count;
+	struct glue_acpi_pci_intx {
+		uint32_t slot;
+		uint32_t gsi;
+	} pci_intx[32];
 };
 
 /*

@@ -76,6 +76,8 @@ GLUE_API int glue_vm_irq_line(struct glue_vm *vm, uint32_t gsi, int level);
 /* KVM_IRQFD: writes to eventfd fd inject gsi. resample_fd may be -1. */
 GLUE_API int glue_vm_irqfd(struct glue_vm *vm, int fd, uint32_t gsi, int resample_fd);
 GLUE_API int glue_vm_irqfd_remove(struct glue_vm *vm, int fd, uint32_t gsi);
+/* KVM_SIGNAL_MSI: inject the message (address, data) a device's MSI-X entry holds. */
+GLUE_API int glue_vm_signal_msi(struct glue_vm *vm, uint64_t addr, uint32_t data);
 /* KVM_IOEVENTFD: a guest write of len bytes at addr (PIO when pio is true)
  * signals fd; datamatch < 0 matches any value. */
 GLUE_API int glue_vm_ioeventfd(struct glue_vm *vm, uint64_t addr, uint32_t len, bool pio,

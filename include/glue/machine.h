@@ -61,6 +61,12 @@ struct glue_machine_disk {
 	bool cache_none;    /* O_DIRECT instead of the host's page cache */
 };
 
+enum glue_machine_transport {
+	GLUE_TRANSPORT_DEFAULT = 0, /* PCI where the build has it, else virtio-mmio */
+	GLUE_TRANSPORT_MMIO,
+	GLUE_TRANSPORT_PCI,
+};
+
 struct glue_machine_config {
 	uint32_t size;        /* sizeof(struct glue_machine_config): lets the struct grow */
 	uint64_t mem_bytes;   /* RAM; a multiple of 1 MiB */
@@ -82,6 +88,7 @@ struct glue_machine_config {
 	uint64_t rng_bytes_per_sec; /* its rate limit; 0 = none */
 	const struct glue_machine_disk *disks; /* virtio-blk disks, in this order */
 	uint32_t ndisks;
+	enum glue_machine_transport transport; /* for virtio devices */
 };
 
 /*

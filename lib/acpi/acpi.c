@@ -28,7 +28,8 @@
 #define RSDP_REVISION 2
 #define SDT_HEADER_SIZE 36
 #define XSDT_REVISION 1
-#define XSDT_ENTRIES 2 /* FADT, MADT */
+#define XSDT_MAX_ENTRIES 3		     /* FADT, MADT, MCFG */
+#define MCFG_SIZE (SDT_HEADER_SIZE + 8 + 16) /* one ECAM range */
 #define FADT_SIZE 276
 #define FADT_REVISION 6
 #define FADT_MINOR 5 /* ACPI 6.5 */
@@ -103,8 +104,8 @@
 #define TABLE_ALIGN 8
 
 struct layout {
-	size_t xsdt, fadt, dsdt, madt; /* offsets from addr; the RSDP is at 0 */
-	size_t dsdt_len, madt_len, total;
+	size_t xsdt, fadt, dsdt, madt, mcfg; /* offsets from addr; the RSDP is at 0 */
+	size_t xsdt_entries, dsdt_len, madt_len, total;
 };
 
 /* Copy what this version knows from in (possibly an older, smaller or a
@@ -140,6 +141,21 @@ static int get_config(const struct glue_acpi_config *in, struct glue_acpi_config
 				"ACPI tables: virtio-mmio GSI %u is not an I/O APIC pin (0-23)",
 				d->gsi);
 	}
+	if (out->pci &&
+	    (!out->pci_mmio_size || out->pci_mmio_base > UINT32_MAX ||
+	     out->pci_mmio_size > UINT32_MAX - out->pci_mmio_base + 1 || out->pci_intx_count > 32))
+		return glue_err(-EINVAL,
+				"ACPI tables: the PCI window %#llx+%#llx must lie below 4 GiB",
+				(unsigned long long)out->pci_mmio_base,
+				(unsigned long long)out->pci_mmio_size);
+	if (out->pci &&
+	    (out->pci_ecam_base % (1u << 20) || out->pci_ecam_base > UINT32_MAX - (1u << 20) + 1))
+		return glue_err(-EINVAL, "ACPI tables: ECAM at %#llx: 1 MiB aligned, below 4 GiB",
+				(unsigned long long)out->pci_ecam_base);
+	for (uint32_t i = 0; out->pci && i < out->pci_intx_count; i++)
+		if (out->pci_intx[i].slot > 31 || out->pci_intx[i].gsi > 23)
+			return glue_err(-EINVAL, "ACPI tables: PCI INTx of slot %u on GSI %u",
+					out->pci_intx[i].slot, out->pci_intx[i].gsi);
 	if (out->ncpus == 0 || out->ncpus > GLUE_ACPI_MAX_CPUS)
 		return glue_err(-EINVAL, "ACPI tables: %u CPUs (supported: 1-%d)", out->ncpus,
 				GLUE_ACPI_MAX_CPUS);
@@ -252,6 +268,68 @@ static void dsdt_virtio_mmio(struct glue_aml *a, uint32_t i, const struct glue_a
 }
 
 /*
+ * The PCI root bridge: bus 0, the config ports, the I/O ports around them
+ * and the memory window as what it decodes, and INTx routing (_PRT: INTA of
+ * each device with INTx on its GSI; level, active-low, as PCI is).
+ */
+static void dsdt_pci(struct glue_aml *a, const struct glue_acpi_config *cfg)
+{
+	uint8_t crs_buf[128];
+	struct glue_aml crs;
+	size_t dev, prt;
+
+	glue_aml_init(&crs, crs_buf, sizeof(crs_buf));
+	glue_aml_res_word_range(&crs, GLUE_AML_ADDR_BUS, 0, 0, 0);
+	glue_aml_res_io(&crs, 0xCF8, 0xCF8, 1, 8);
+	glue_aml_res_word_range(&crs, GLUE_AML_ADDR_IO, 0x03, 0x0000, 0x0CF7);
+	glue_aml_res_word_range(&crs, GLUE_AML_ADDR_IO, 0x03, 0x0D00, 0xFFFF);
+	glue_aml_res_dword_mem(&crs, (uint32_t)cfg->pci_mmio_base,
+			       (uint32_t)(cfg->pci_mmio_base + cfg->pci_mmio_size - 1));
+	glue_aml_res_end(&crs);
+	a->bad |= !glue_aml_ok(&crs);
+
+	/* The ECAM window, as motherboard resources: Linux uses MCFG only when
+	 * its range is reserved there. */
+	if (cfg->pci_ecam_base) {
+		uint8_t res_buf[32];
+		struct glue_aml res;
+
+		glue_aml_init(&res, res_buf, sizeof(res_buf));
+		glue_aml_res_mem32(&res, (uint32_t)cfg->pci_ecam_base, 1u << 20);
+		glue_aml_res_end(&res);
+		a->bad |= !glue_aml_ok(&res);
+		dsdt_device(a, "RES0", "PNP0C02", &res);
+	}
+
+	dev = glue_aml_device_begin(a, "PCI0");
+	glue_aml_name(a, "_HID");
+	glue_aml_eisaid(a, "PNP0A08");
+	glue_aml_name(a, "_CID");
+	glue_aml_eisaid(a, "PNP0A03");
+	glue_aml_name(a, "_SEG");
+	glue_aml_integer(a, 0);
+	glue_aml_name(a, "_BBN");
+	glue_aml_integer(a, 0);
+	glue_aml_name(a, "_UID");
+	glue_aml_integer(a, 0);
+	glue_aml_name(a, "_CRS");
+	glue_aml_buffer(a, crs.buf, crs.len);
+	glue_aml_name(a, "_PRT");
+	glue_aml_byte(a, 0x12); /* PackageOp */
+	prt = glue_aml_pkg_begin(a);
+	glue_aml_byte(a, (uint8_t)cfg->pci_intx_count);
+	for (uint32_t i = 0; i < cfg->pci_intx_count; i++) {
+		/* {address: slot << 16 | 0xFFFF (any function), pin 0 = INTA, source 0, GSI} */
+		const uint64_t e[4] = {(uint64_t)cfg->pci_intx[i].slot << 16 | 0xFFFF, 0, 0,
+				       cfg->pci_intx[i].gsi};
+
+		glue_aml_package_ints(a, e, 4);
+	}
+	glue_aml_pkg_end(a, prt);
+	glue_aml_pkg_end(a, dev);
+}
+
+/*
  * The DSDT's AML body (after the header) into buf. Linux binds its 8250,
  * i8042 and rtc-cmos drivers to these PNP devices; in hardware-reduced mode
  * it has no legacy PIC and sets up ISA IRQs only from _CRS.
@@ -271,7 +349,8 @@ static int build_dsdt_body(const struct glue_acpi_config *cfg, uint8_t *buf, siz
 		glue_aml_name(&a, "_S5_");
 		glue_aml_package_ints(&a, s5, 4);
 	}
-	if (cfg->serial || cfg->i8042 || cfg->rtc || cfg->pm || cfg->virtio_mmio_count) {
+	if (cfg->serial || cfg->i8042 || cfg->rtc || cfg->pm || cfg->virtio_mmio_count ||
+	    cfg->pci) {
 		scope = glue_aml_scope_begin(&a, "\\_SB_");
 		if (cfg->serial) {
 			glue_aml_init(&crs, crs_buf, sizeof(crs_buf));
@@ -303,6 +382,8 @@ static int build_dsdt_body(const struct glue_acpi_config *cfg, uint8_t *buf, siz
 			dsdt_pm(&a, cfg);
 		for (uint32_t i = 0; i < cfg->virtio_mmio_count; i++)
 			dsdt_virtio_mmio(&a, i, &cfg->virtio_mmio[i]);
+		if (cfg->pci)
+			dsdt_pci(&a, cfg);
 		glue_aml_pkg_end(&a, scope);
 	}
 	if (!glue_aml_ok(&a))
@@ -320,7 +401,7 @@ static size_t madt_len(uint32_t ncpus)
 static int compute_layout(const struct glue_acpi_config *cfg, struct layout *l, uint8_t *aml,
 			  size_t aml_cap)
 {
-	size_t aml_len;
+	size_t aml_len = 0;
 	int r;
 
 	r = build_dsdt_body(cfg, aml, aml_cap, &aml_len);
@@ -328,11 +409,16 @@ static int compute_layout(const struct glue_acpi_config *cfg, struct layout *l, 
 		return r;
 	l->dsdt_len = SDT_HEADER_SIZE + aml_len;
 	l->madt_len = madt_len(cfg->ncpus);
+	l->xsdt_entries = cfg->pci && cfg->pci_ecam_base ? 3 : 2;
 	l->xsdt = GLUE_ALIGN_UP((size_t)RSDP_SIZE, TABLE_ALIGN);
-	l->fadt = GLUE_ALIGN_UP(l->xsdt + SDT_HEADER_SIZE + XSDT_ENTRIES * 8, TABLE_ALIGN);
+	l->fadt = GLUE_ALIGN_UP(l->xsdt + SDT_HEADER_SIZE + l->xsdt_entries * 8, TABLE_ALIGN);
 	l->dsdt = GLUE_ALIGN_UP(l->fadt + FADT_SIZE, TABLE_ALIGN);
 	l->madt = GLUE_ALIGN_UP(l->dsdt + l->dsdt_len, TABLE_ALIGN);
 	l->total = l->madt + l->madt_len;
+	if (l->xsdt_entries == 3) {
+		l->mcfg = GLUE_ALIGN_UP(l->total, TABLE_ALIGN);
+		l->total = l->mcfg + MCFG_SIZE;
+	}
 	return 0;
 }
 
@@ -359,14 +445,26 @@ static void write_rsdp(uint8_t *p, uint64_t xsdt_gpa)
 	glue_put8(p, 32, glue_table_checksum(p, RSDP_SIZE));
 }
 
-static void write_xsdt(uint8_t *t, uint64_t fadt_gpa, uint64_t madt_gpa)
+static void write_xsdt(uint8_t *t, const uint64_t *gpa, size_t n)
 {
-	size_t len = SDT_HEADER_SIZE + XSDT_ENTRIES * 8;
+	size_t len = SDT_HEADER_SIZE + n * 8;
 
 	sdt_header(t, "XSDT", len, XSDT_REVISION);
-	glue_put64(t, SDT_HEADER_SIZE, fadt_gpa);
-	glue_put64(t, SDT_HEADER_SIZE + 8, madt_gpa);
+	for (size_t i = 0; i < n; i++)
+		glue_put64(t, SDT_HEADER_SIZE + 8 * i, gpa[i]);
 	sdt_finish(t, len);
+}
+
+/* MCFG (PCI Firmware spec 3.x): one ECAM range, segment 0, bus 0. */
+static void write_mcfg(uint8_t *t, const struct glue_acpi_config *cfg)
+{
+	sdt_header(t, "MCFG", MCFG_SIZE, 1);
+	/* 8 reserved bytes, then the entry */
+	glue_put64(t, SDT_HEADER_SIZE + 8, cfg->pci_ecam_base);
+	glue_put16(t, SDT_HEADER_SIZE + 16, 0); /* segment */
+	glue_put8(t, SDT_HEADER_SIZE + 18, 0);	/* start bus */
+	glue_put8(t, SDT_HEADER_SIZE + 19, 0);	/* end bus */
+	sdt_finish(t, MCFG_SIZE);
 }
 
 static void write_gas_io(uint8_t *g, uint64_t port)
@@ -500,7 +598,14 @@ int glue_acpi_write(struct glue_mem *mem, uint64_t addr, const struct glue_acpi_
 	write_madt(p + l.madt, &c, l.madt_len);
 	write_dsdt(p + l.dsdt, aml, l.dsdt_len);
 	write_fadt(p + l.fadt, &c, addr + l.dsdt);
-	write_xsdt(p + l.xsdt, addr + l.fadt, addr + l.madt);
+	{
+		const uint64_t tables[XSDT_MAX_ENTRIES] = {addr + l.fadt, addr + l.madt,
+							   addr + l.mcfg};
+
+		if (l.xsdt_entries == 3)
+			write_mcfg(p + l.mcfg, &c);
+		write_xsdt(p + l.xsdt, tables, l.xsdt_entries);
+	}
 	write_rsdp(p, addr + l.xsdt);
 
 	r = glue_mem_write(mem, addr, p, l.total);

@@ -432,6 +432,41 @@ void glue_aml_res_mem32(struct glue_aml *r, uint32_t base, uint32_t len)
 	put_le(r, len, 4);
 }
 
+/* Word (0x88) and DWord (0x87) Address Space Descriptors: a producer with a
+ * fixed range [min, max], no translation (ACPI 6.x, 6.4.3.5). */
+#define RES_WORD_ADDR 0x88
+#define RES_DWORD_ADDR 0x87
+#define ADDR_GFLAGS_FIXED 0x0C /* producer, positive decode, min and max fixed */
+
+void glue_aml_res_word_range(struct glue_aml *r, uint8_t type, uint8_t tflags, uint16_t min,
+			     uint16_t max)
+{
+	glue_aml_byte(r, RES_WORD_ADDR);
+	put_le(r, 13, 2);
+	glue_aml_byte(r, type);
+	glue_aml_byte(r, ADDR_GFLAGS_FIXED);
+	glue_aml_byte(r, tflags);
+	put_le(r, 0, 2); /* granularity */
+	put_le(r, min, 2);
+	put_le(r, max, 2);
+	put_le(r, 0, 2); /* translation */
+	put_le(r, (uint32_t)max - min + 1, 2);
+}
+
+void glue_aml_res_dword_mem(struct glue_aml *r, uint32_t min, uint32_t max)
+{
+	glue_aml_byte(r, RES_DWORD_ADDR);
+	put_le(r, 23, 2);
+	glue_aml_byte(r, GLUE_AML_ADDR_MEM);
+	glue_aml_byte(r, ADDR_GFLAGS_FIXED);
+	glue_aml_byte(r, 0x01); /* read-write, non-cacheable */
+	put_le(r, 0, 4);
+	put_le(r, min, 4);
+	put_le(r, max, 4);
+	put_le(r, 0, 4);
+	put_le(r, (uint64_t)max - min + 1, 4);
+}
+
 void glue_aml_res_end(struct glue_aml *r)
 {
 	uint8_t sum = RES_END_TAG;

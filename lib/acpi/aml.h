@@ -108,6 +108,13 @@ void glue_aml_res_ext_irq_edge(struct glue_aml *r, uint32_t gsi);
 void glue_aml_res_ext_irq_level(struct glue_aml *r, uint32_t gsi);
 /* Memory32Fixed, read-write. */
 void glue_aml_res_mem32(struct glue_aml *r, uint32_t base, uint32_t len);
+/* Address space descriptors a bridge produces (_CRS of a PCI root). */
+#define GLUE_AML_ADDR_MEM 0
+#define GLUE_AML_ADDR_IO 1
+#define GLUE_AML_ADDR_BUS 2
+void glue_aml_res_word_range(struct glue_aml *r, uint8_t type, uint8_t tflags, uint16_t min,
+			     uint16_t max);
+void glue_aml_res_dword_mem(struct glue_aml *r, uint32_t min, uint32_t max);
 void glue_aml_res_end(struct glue_aml *r);
 
 #endif

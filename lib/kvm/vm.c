@@ -60,8 +60,8 @@ int glue_vm_set_memslot(struct glue_vm *vm, uint32_t slot, uint64_t gpa, uint64_
 	};
 
 	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
-		return glue_err_sys(-errno, "KVM_SET_USER_MEMORY_REGION slot %u (0x%llx+0x%llx)", slot,
-				    (unsigned long long)gpa, (unsigned long long)size);
+		return glue_err_sys(-errno, "KVM_SET_USER_MEMORY_REGION slot %u (0x%llx+0x%llx)",
+				    slot, (unsigned long long)gpa, (unsigned long long)size);
 	return 0;
 }
 
@@ -71,7 +71,8 @@ int glue_vm_set_memory(struct glue_vm *vm, struct glue_mem *mem)
 	int slots = glue_kvm_check_cap(vm->kvm, KVM_CAP_NR_MEMSLOTS);
 
 	if (slots > 0 && n > (size_t)slots)
-		return glue_err(-ENOSPC, "guest memory has %zu regions, KVM allows %d slots", n, slots);
+		return glue_err(-ENOSPC, "guest memory has %zu regions, KVM allows %d slots", n,
+				slots);
 	for (size_t i = 0; i < n; i++) {
 		struct glue_mem_region r;
 		int ret = glue_mem_region_get(mem, i, &r);
@@ -149,6 +150,19 @@ int glue_vm_irqfd(struct glue_vm *vm, int fd, uint32_t gsi, int resample_fd)
 int glue_vm_irqfd_remove(struct glue_vm *vm, int fd, uint32_t gsi)
 {
 	return irqfd(vm, fd, gsi, -1, KVM_IRQFD_FLAG_DEASSIGN);
+}
+
+int glue_vm_signal_msi(struct glue_vm *vm, uint64_t addr, uint32_t data)
+{
+	struct kvm_msi msi = {
+		.address_lo = (uint32_t)addr,
+		.address_hi = (uint32_t)(addr >> 32),
+		.data = data,
+	};
+	int r = ioctl(vm->fd, KVM_SIGNAL_MSI, &msi);
+
+	/* 0: the guest blocked it (a masked vector at the LAPIC): not an error. */
+	return r < 0 ? glue_err_sys(-errno, "KVM_SIGNAL_MSI") : 0;
 }
 
 static int ioeventfd(struct glue_vm *vm, uint64_t addr, uint32_t len, bool pio, int64_t datamatch,

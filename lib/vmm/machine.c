@@ -39,6 +39,10 @@
 #if GLUE_HAVE_VIRTIO_MMIO
 #include <glue/virtio_mmio.h>
 #endif
+#if GLUE_HAVE_PCI
+#include <glue/pci.h>
+#include <glue/virtio_pci.h>
+#endif
 #if GLUE_HAVE_VIRTIO_RNG
 #include <glue/virtio_rng.h>
 #endif
@@ -206,17 +210,36 @@ static int check_config(const struct glue_machine_config *cfg)
 	return 0;
 }
 
+/* Which transport virtio devices use; -ENOTSUP for one the build lacks. */
+static int resolve_transport(struct glue_machine *m)
+{
+	switch (m->cfg.transport) {
+	case GLUE_TRANSPORT_DEFAULT:
+		m->transport = GLUE_HAVE_PCI ? GLUE_TRANSPORT_PCI : GLUE_TRANSPORT_MMIO;
+		return 0;
+	case GLUE_TRANSPORT_MMIO:
+		m->transport = GLUE_TRANSPORT_MMIO;
+		return GLUE_HAVE_VIRTIO_MMIO
+			       ? 0
+			       : glue_err(-ENOTSUP, "this glue was built without virtio-mmio");
+	case GLUE_TRANSPORT_PCI:
+		m->transport = GLUE_TRANSPORT_PCI;
+		return GLUE_HAVE_PCI ? 0 : glue_err(-ENOTSUP, "this glue was built without PCI");
+	}
+	return glue_err(-EINVAL, "unknown virtio transport %d", (int)m->cfg.transport);
+}
+
 /* Devices asked for that this build left out: refused by name, before KVM. */
 static int check_devices(const struct glue_machine_config *cfg)
 {
-	if (cfg->rng && (!GLUE_HAVE_VIRTIO_RNG || !GLUE_HAVE_VIRTIO_MMIO))
+	const bool transport = GLUE_HAVE_VIRTIO_MMIO || GLUE_HAVE_PCI;
+
+	if (cfg->rng && (!GLUE_HAVE_VIRTIO_RNG || !transport))
 		return glue_err(-ENOTSUP, "this glue was built without %s",
-				GLUE_HAVE_VIRTIO_RNG ? "a virtio transport (virtio-mmio)"
-						     : "virtio-rng");
-	if (cfg->ndisks && (!GLUE_HAVE_VIRTIO_BLK || !GLUE_HAVE_VIRTIO_MMIO))
+				GLUE_HAVE_VIRTIO_RNG ? "a virtio transport" : "virtio-rng");
+	if (cfg->ndisks && (!GLUE_HAVE_VIRTIO_BLK || !transport))
 		return glue_err(-ENOTSUP, "this glue was built without %s (no disks)",
-				GLUE_HAVE_VIRTIO_BLK ? "a virtio transport (virtio-mmio)"
-						     : "virtio-blk");
+				GLUE_HAVE_VIRTIO_BLK ? "a virtio transport" : "virtio-blk");
 	if (cfg->ndisks && !cfg->disks)
 		return glue_err(-EINVAL, "%u disks but no disk list", cfg->ndisks);
 	return 0;
@@ -298,44 +321,36 @@ static int add_devices(struct glue_machine *m)
 	return r;
 }
 
-/*
- * Put a virtio device on the transport: a page of the 32-bit MMIO window and
- * a GSI of its own (16-23: I/O APIC pins no ISA device claims). Takes dev.
- */
-static
-	__attribute__((unused)) /* in a build with no virtio device */
-	int
-	add_virtio(struct glue_machine *m, const struct glue_virtio_device *dev)
+/* A GSI of 16-23 (I/O APIC pins no ISA device claims), or UINT32_MAX. */
+static __attribute__((unused)) /* without a transport */
+uint32_t
+take_virtio_gsi(struct glue_machine *m)
 {
+	for (uint32_t gsi = 16; gsi < 24; gsi++)
+		if (glue_alloc_take_fixed(m->alloc, GLUE_ALLOC_GSI, gsi, 1) == 0)
+			return gsi;
+	return UINT32_MAX;
+}
+
 #if GLUE_HAVE_VIRTIO_MMIO
-	struct machine_virtio *v = &m->virtio[m->nvirtio];
-	uint32_t gsi;
+/* virtio-mmio: a page of the 32-bit MMIO window and a level GSI of its own. */
+static int add_virtio_mmio(struct glue_machine *m, struct machine_virtio *v,
+			   const struct glue_virtio_device *dev)
+{
 	int r;
 
-	if (m->nvirtio == MACHINE_MAX_VIRTIO) {
-		dev->ops->free(dev->ctx);
-		return glue_err(-ENOSPC, "%s: more than %d virtio devices", dev->name,
-				MACHINE_MAX_VIRTIO);
-	}
-	for (gsi = 16; gsi < 24; gsi++)
-		if (glue_alloc_take_fixed(m->alloc, GLUE_ALLOC_GSI, gsi, 1) == 0)
-			break;
-	if (gsi == 24) {
+	v->gsi = take_virtio_gsi(m);
+	if (v->gsi == UINT32_MAX) {
 		dev->ops->free(dev->ctx);
 		return glue_err(-ENOSPC,
-				"%s: no interrupt line left for another virtio-mmio device",
+				"%s: no interrupt line left for another virtio-mmio device (at "
+				"most 8)",
 				dev->name);
 	}
-	v->name = dev->name;
-	v->gsi = gsi;
 	v->size = GLUE_VIRTIO_MMIO_SIZE;
-	r = glue_alloc_take(m->alloc, GLUE_ALLOC_MMIO32, GLUE_VIRTIO_MMIO_SIZE,
-			    GLUE_VIRTIO_MMIO_SIZE, &v->base);
-	if (r < 0) {
-		dev->ops->free(dev->ctx);
-		return r;
-	}
-	r = glue_irq_new_kvm(&v->irq, m->vm, gsi);
+	r = glue_alloc_take(m->alloc, GLUE_ALLOC_MMIO32, v->size, v->size, &v->base);
+	if (!r)
+		r = glue_irq_new_kvm(&v->irq, m->vm, v->gsi);
 	if (r < 0) {
 		dev->ops->free(dev->ctx);
 		return r;
@@ -348,10 +363,106 @@ static
 		glue_machine_log(m, 1, "glue: %s on virtio-mmio at 0x%llx, GSI %u", v->name,
 				 (unsigned long long)v->base, v->gsi);
 	return r;
-#else
+}
+#endif
+
+#if GLUE_HAVE_PCI
+/* Where the BARs of PCI devices go: 32 KiB each, room for every device. */
+#define PCI_WINDOW_SIZE (16 * GLUE_MiB)
+
+/* virtio-pci: a BAR in the PCI window, MSI-X; INTx while GSIs last. */
+static int add_virtio_pci(struct glue_machine *m, struct machine_virtio *v,
+			  const struct glue_virtio_device *dev)
+{
+	int r;
+
+	v->size = GLUE_VIRTIO_PCI_BAR_SIZE;
+	r = glue_alloc_take(m->pci_window, GLUE_ALLOC_MMIO32, v->size, v->size, &v->base);
+	if (r < 0) {
+		dev->ops->free(dev->ctx);
+		return r;
+	}
+	v->gsi = take_virtio_gsi(m);
+	if (v->gsi != UINT32_MAX) {
+		r = glue_irq_new_kvm(&v->irq, m->vm, v->gsi);
+		if (r < 0) {
+			dev->ops->free(dev->ctx);
+			return r;
+		}
+	}
+	m->nvirtio++;
+	r = glue_virtio_pci_new(&v->pci, dev, m->mem, m->pcibus, v->base, v->irq,
+				v->gsi == UINT32_MAX ? 0 : v->gsi);
+	if (!r)
+		glue_machine_log(m, 1, "glue: %s on PCI 00:%02x.0, BAR at 0x%llx, MSI-X", v->name,
+				 glue_virtio_pci_slot(v->pci), (unsigned long long)v->base);
+	return r;
+}
+
+static int msi(void *ctx, uint64_t addr, uint32_t data)
+{
+	return glue_vm_signal_msi(ctx, addr, data);
+}
+
+/* The root complex, when virtio devices go on PCI (also with none: lspci works). */
+static int add_pci(struct glue_machine *m)
+{
+	int r;
+
+	if (m->transport != GLUE_TRANSPORT_PCI)
+		return 0;
+	r = glue_pci_new(&m->pcibus, m->pio, m->mmio, msi, m->vm);
+	if (!r)
+		r = glue_pci_attach_ports(m->pcibus);
+	if (!r)
+		r = glue_alloc_take(m->alloc, GLUE_ALLOC_MMIO32, GLUE_PCI_ECAM_SIZE,
+				    GLUE_PCI_ECAM_SIZE, &m->ecam_base);
+	if (!r)
+		r = glue_pci_attach_ecam(m->pcibus, m->ecam_base);
+	/* BARs come from a window of their own, which ACPI gives the root bridge. */
+	if (!r)
+		r = glue_alloc_take(m->alloc, GLUE_ALLOC_MMIO32, PCI_WINDOW_SIZE, PCI_WINDOW_SIZE,
+				    &m->pci_window_base);
+	if (!r)
+		r = glue_alloc_new(&m->pci_window);
+	if (!r)
+		r = glue_alloc_add_pool(m->pci_window, GLUE_ALLOC_MMIO32, m->pci_window_base,
+					PCI_WINDOW_SIZE);
+	if (!r)
+		glue_machine_log(m, 1,
+				 "glue: PCI bus 0: ports 0xcf8-0xcff, ECAM at 0x%llx, window "
+				 "0x%llx-0x%llx",
+				 (unsigned long long)m->ecam_base,
+				 (unsigned long long)m->pci_window_base,
+				 (unsigned long long)(m->pci_window_base + PCI_WINDOW_SIZE - 1));
+	return r;
+}
+#endif
+
+/* Put a virtio device on the machine's transport. Takes dev. */
+static
+	__attribute__((unused)) /* in a build with no virtio device */
+	int
+	add_virtio(struct glue_machine *m, const struct glue_virtio_device *dev)
+{
+	struct machine_virtio *v = &m->virtio[m->nvirtio];
+
+	if (m->nvirtio == MACHINE_MAX_VIRTIO) {
+		dev->ops->free(dev->ctx);
+		return glue_err(-ENOSPC, "%s: more than %d virtio devices", dev->name,
+				MACHINE_MAX_VIRTIO);
+	}
+	v->name = dev->name;
+#if GLUE_HAVE_PCI
+	if (m->transport == GLUE_TRANSPORT_PCI)
+		return add_virtio_pci(m, v, dev);
+#endif
+#if GLUE_HAVE_VIRTIO_MMIO
+	if (m->transport == GLUE_TRANSPORT_MMIO)
+		return add_virtio_mmio(m, v, dev);
+#endif
 	dev->ops->free(dev->ctx);
 	return glue_err(-ENOTSUP, "%s: this glue was built without a virtio transport", dev->name);
-#endif
 }
 
 /* Keep a device made before KVM until it can be placed. */
@@ -440,6 +551,8 @@ static int announce_virtio(struct glue_machine *m)
 {
 #if GLUE_HAVE_VIRTIO_MMIO && !GLUE_HAVE_ACPI
 	for (uint32_t i = 0; i < m->nvirtio; i++) {
+		if (!m->virtio[i].mmio)
+			continue;
 		size_t old = m->cmdline ? strlen(m->cmdline) : 0;
 		int n = glue_virtio_mmio_cmdline(NULL, 0, m->virtio[i].base, m->virtio[i].gsi);
 		char *p = realloc(m->cmdline, old + (size_t)n + 2);
@@ -474,12 +587,32 @@ static int write_acpi(struct glue_machine *m, uint64_t *rsdp)
 	ac.pm = m->pm != NULL;
 	ac.pm_port = GLUE_ACPI_PM_PORT;
 	ac.pm_gsi = GLUE_ACPI_PM_GSI;
-	ac.virtio_mmio_count = m->nvirtio;
 	for (uint32_t i = 0; i < m->nvirtio; i++) {
-		ac.virtio_mmio[i].base = m->virtio[i].base;
-		ac.virtio_mmio[i].size = (uint32_t)m->virtio[i].size;
-		ac.virtio_mmio[i].gsi = m->virtio[i].gsi;
+		struct glue_acpi_virtio_mmio *d = &ac.virtio_mmio[ac.virtio_mmio_count];
+
+		if (!m->virtio[i].mmio)
+			continue; /* PCI devices are found by scanning the bus */
+		d->base = m->virtio[i].base;
+		d->size = (uint32_t)m->virtio[i].size;
+		d->gsi = m->virtio[i].gsi;
+		ac.virtio_mmio_count++;
 	}
+#if GLUE_HAVE_PCI
+	if (m->pcibus) {
+		ac.pci = true;
+		ac.pci_mmio_base = m->pci_window_base;
+		ac.pci_mmio_size = PCI_WINDOW_SIZE;
+		ac.pci_ecam_base = m->ecam_base;
+		for (uint32_t i = 0; i < m->nvirtio; i++) {
+			if (!m->virtio[i].pci || m->virtio[i].gsi == UINT32_MAX)
+				continue;
+			ac.pci_intx[ac.pci_intx_count].slot =
+				glue_virtio_pci_slot(m->virtio[i].pci);
+			ac.pci_intx[ac.pci_intx_count].gsi = m->virtio[i].gsi;
+			ac.pci_intx_count++;
+		}
+	}
+#endif
 	return glue_acpi_write(m->mem, GLUE_ACPI_ADDR, &ac, rsdp);
 #else
 	return 0;
@@ -588,6 +721,8 @@ int glue_machine_new(struct glue_machine **out, const struct glue_machine_config
 	if (!r)
 		r = check_devices(&m->cfg);
 	if (!r)
+		r = resolve_transport(m);
+	if (!r)
 		r = copy_str(&m->kernel, cfg->kernel);
 	if (!r)
 		r = copy_str(&m->initrd, cfg->initrd);
@@ -637,6 +772,10 @@ int glue_machine_new(struct glue_machine **out, const struct glue_machine_config
 		r = glue_vm_setup_x86(m->vm);
 	if (!r)
 		r = add_devices(m);
+#if GLUE_HAVE_PCI
+	if (!r)
+		r = add_pci(m);
+#endif
 	if (!r)
 		r = place_virtio_devices(m);
 	if (!r)
@@ -792,11 +931,16 @@ int glue_machine_run(struct glue_machine *m)
 
 static struct glue_virtio_dev *machine_virtio_dev(struct machine_virtio *v)
 {
-#if GLUE_HAVE_VIRTIO_MMIO
-	return glue_virtio_mmio_dev(v->mmio);
-#else
-	return NULL; /* never reached: no device without a transport */
+#if GLUE_HAVE_PCI
+	if (v->pci)
+		return glue_virtio_pci_dev(v->pci);
 #endif
+#if GLUE_HAVE_VIRTIO_MMIO
+	if (v->mmio)
+		return glue_virtio_mmio_dev(v->mmio);
+#endif
+	(void)v;
+	return NULL;
 }
 
 static void kvmclock_ctrl(struct glue_machine *m)
@@ -834,7 +978,8 @@ static int pause_locked(struct glue_machine *m)
 		return glue_err(-ESHUTDOWN, "the VM stopped while pausing");
 	/* vCPUs parked first: no kick reaches a device while it quiesces. */
 	for (uint32_t i = 0; i < m->nvirtio; i++)
-		glue_virtio_dev_pause(machine_virtio_dev(&m->virtio[i]));
+		if (machine_virtio_dev(&m->virtio[i]))
+			glue_virtio_dev_pause(machine_virtio_dev(&m->virtio[i]));
 	/* The guest's clock stops with it (as a suspended machine's would). */
 	m->clock_saved = glue_vm_get_clock(m->vm, &m->paused_clock) == 0;
 	kvmclock_ctrl(m);
@@ -861,7 +1006,8 @@ static int resume_locked(struct glue_machine *m)
 				 glue_error_last());
 	m->clock_saved = false;
 	for (uint32_t i = 0; i < m->nvirtio; i++)
-		glue_virtio_dev_resume(machine_virtio_dev(&m->virtio[i]));
+		if (machine_virtio_dev(&m->virtio[i]))
+			glue_virtio_dev_resume(machine_virtio_dev(&m->virtio[i]));
 	atomic_store(&m->pause_req, false);
 	m->state = GLUE_MACHINE_RUNNING;
 	pthread_cond_broadcast(&m->cond);
@@ -1017,8 +1163,15 @@ void glue_machine_free(struct glue_machine *m)
 #if GLUE_HAVE_VIRTIO_MMIO
 		glue_virtio_mmio_free(m->virtio[i].mmio);
 #endif
+#if GLUE_HAVE_PCI
+		glue_virtio_pci_free(m->virtio[i].pci);
+#endif
 		glue_irq_free(m->virtio[i].irq);
 	}
+#if GLUE_HAVE_PCI
+	glue_pci_free(m->pcibus);
+	glue_alloc_free(m->pci_window);
+#endif
 	for (uint32_t i = 0; m->vcpus && i < m->cfg.cpus; i++)
 		glue_vcpu_free(m->vcpus[i]);
 	free(m->vcpus);

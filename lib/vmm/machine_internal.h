@@ -18,7 +18,8 @@ struct glue_console;
 /* One virtio device on its transport; the machine knows no device's type. */
 struct machine_virtio {
 	const char *name;
-	struct glue_virtio_mmio *mmio;
+	struct glue_virtio_mmio *mmio; /* one of these two */
+	struct glue_virtio_pci *pci;
 	struct glue_irq *irq;
 	uint64_t base, size;
 	uint32_t gsi;
@@ -48,6 +49,11 @@ struct glue_machine {
 	struct glue_irq *pm_irq;
 	struct glue_timer *stop_timer; /* power button -> Ctrl-Alt-Del fallback */
 	struct glue_console *console;
+	struct glue_pci *pcibus; /* when virtio devices go on PCI */
+	uint64_t ecam_base;
+	struct glue_alloc *pci_window; /* where BARs go: the root bridge's window */
+	uint64_t pci_window_base;
+	enum glue_machine_transport transport; /* resolved: MMIO or PCI */
 	struct machine_virtio virtio[MACHINE_MAX_VIRTIO];
 	uint32_t nvirtio;
 	/* Devices made before KVM (their files checked), not yet on a transport. */

@@ -102,6 +102,12 @@ struct chaos {
 	u32 odd_reads; /* reads of nothing that were not all-ones */
 	u64 rep_bytes; /* bytes moved by string instructions */
 	bool overrun;  /* a string instruction wrote outside its buffer */
+	/* PCI bus 0, as configuration mechanism #1 shows it: each function's
+	 * vendor/device dword (what its ECAM page starts with) and memory BARs. */
+	u32 pci_ids[32];
+	u32 npci;
+	u64 bar_start[64], bar_end[64];
+	u32 nbars;
 };
 
 static u8 strbuf[STR_GUARD + STR_LEN + 8 + STR_GUARD] __attribute__((aligned(8)));
@@ -761,15 +767,85 @@ static void mmio_read_nothing(struct chaos *c, u64 addr, unsigned int width)
 /* What glue may map in the hole: virtio-mmio devices, "virt" at offset 0. */
 #define VIRTIO_MMIO_MAGIC 0x74726976UL
 
-/* A page that reads all-ones at offset 0 has nothing; one that reads the
- * virtio-mmio magic has a device, left alone. Anything else is an odd read
- * (and left alone too). */
+static u32 pci_read32(u32 slot, u32 reg)
+{
+	outl(0xcf8, 0x80000000u | slot << 11 | reg);
+	return inl(0xcfc);
+}
+
+static void pci_write32(u32 slot, u32 reg, u32 v)
+{
+	outl(0xcf8, 0x80000000u | slot << 11 | reg);
+	outl(0xcfc, v);
+}
+
+/* The devices on bus 0 and where their memory BARs are (sized the way an
+ * OS does, decoding off meanwhile). Before any chaos. */
+static void pci_scan(struct chaos *c)
+{
+	for (u32 slot = 0; slot < 32; slot++) {
+		u32 id = pci_read32(slot, 0), cmd;
+
+		if (id == 0xffffffffu)
+			continue;
+		c->pci_ids[c->npci++] = id;
+		cmd = pci_read32(slot, 4);
+		pci_write32(slot, 4, cmd & ~0x3u);
+		for (u32 b = 0; b < 6 && c->nbars < 64; b++) {
+			u32 reg = 0x10 + 4 * b, lo = pci_read32(slot, reg), hi = 0, size_lo,
+			    size_hi = ~0u;
+			bool is64 = (lo & 0x7) == 0x4;
+
+			if (lo & 1)
+				continue; /* I/O */
+			pci_write32(slot, reg, ~0u);
+			size_lo = pci_read32(slot, reg) & ~0xfu;
+			pci_write32(slot, reg, lo);
+			if (is64) {
+				hi = pci_read32(slot, reg + 4);
+				pci_write32(slot, reg + 4, ~0u);
+				size_hi = pci_read32(slot, reg + 4);
+				pci_write32(slot, reg + 4, hi);
+			}
+			if (size_lo) {
+				u64 mask = (u64)size_hi << 32 | size_lo;
+				u64 base = ((u64)hi << 32 | lo) & ~0xfUL;
+
+				c->bar_start[c->nbars] = base;
+				c->bar_end[c->nbars++] = base + (~mask + 1);
+			}
+			if (is64)
+				b++;
+		}
+		pci_write32(slot, 4, cmd);
+	}
+}
+
+static bool in_bar(const struct chaos *c, u64 addr)
+{
+	for (u32 i = 0; i < c->nbars; i++)
+		if (addr >= c->bar_start[i] && addr < c->bar_end[i])
+			return true;
+	return false;
+}
+
+/*
+ * A page that reads all-ones at offset 0 has nothing. One with a device is
+ * left alone: a virtio-mmio device (its magic), a PCI BAR, or an ECAM page
+ * of a PCI function (its vendor/device dword). Any other answer is an odd
+ * read (and the page is left alone too).
+ */
 static bool hole_page_empty(struct chaos *c, u64 page)
 {
 	u64 v = mmio_read(c, page, 4);
 
+	if (in_bar(c, page))
+		return false;
 	if (v == 0xffffffffUL)
 		return true;
+	for (u32 i = 0; i < c->npci; i++)
+		if (v == c->pci_ids[i])
+			return false;
 	if (v != VIRTIO_MMIO_MAGIC)
 		c->odd_reads++;
 	return false;
@@ -954,6 +1030,7 @@ void check_chaos(void)
 		chaos_i8042(&c, N_I8042 * k);
 	if (phases & PHASE_PORTS)
 		chaos_ports(&c, N_PORTS * k);
+	pci_scan(&c);
 	if (phases & PHASE_MMIO)
 		chaos_mmio(&c, N_MMIO * k);
 	if (phases & PHASE_RAM_END)

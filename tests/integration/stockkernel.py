@@ -82,9 +82,10 @@ def elf_has_pvh_note(data):
 # initramfs
 
 # Modules every test guest gets: the ACPI power button and the input events
-# acpid reads it from; the virtio-mmio transport (Debian builds virtio as
+# acpid reads it from; the virtio transports (Debian builds virtio as
 # modules), the virtio devices glue has, and ext4 for the disk tests.
-BASE_MODULES = ["button", "evdev", "virtio_mmio", "virtio_rng", "virtio_blk", "ext4"]
+BASE_MODULES = ["button", "evdev", "virtio_mmio", "virtio_pci", "virtio_rng", "virtio_blk",
+                "ext4"]
 
 INIT = """#!/bin/sh
 # busybox init runs /etc/inittab

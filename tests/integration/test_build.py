@@ -22,7 +22,8 @@ import glueutil
 pytestmark = pytest.mark.build
 
 NO_DEVICES = ["-Dserial=false", "-Di8042=false", "-Drtc=false", "-Ddebug_exit=false",
-              "-Dacpi=false", "-Dvirtio_mmio=false", "-Dvirtio_rng=false", "-Dvirtio_blk=false"]
+              "-Dacpi=false", "-Dvirtio_mmio=false", "-Dpci=false", "-Dvirtio_rng=false",
+              "-Dvirtio_blk=false"]
 NO_DECOMPRESSORS = ["-Dgzip=disabled", "-Dxz=disabled", "-Dlz4=disabled", "-Dzstd=disabled",
                     "-Dbzip2=disabled"]
 
@@ -143,8 +144,8 @@ def test_no_decompressors(configured, guest, tmp_path):
 def test_no_devices(configured, guest, tmp_path):
     d = configured(*NO_DEVICES)
     cfg = (d / "include" / "glue" / "config.h").read_text()
-    for dev in ("SERIAL", "I8042", "RTC", "DEBUG_EXIT", "ACPI", "VIRTIO_MMIO", "VIRTIO_RNG",
-                "VIRTIO_BLK"):
+    for dev in ("SERIAL", "I8042", "RTC", "DEBUG_EXIT", "ACPI", "VIRTIO_MMIO", "PCI",
+                "VIRTIO_RNG", "VIRTIO_BLK"):
         assert re.search(rf"GLUE_HAVE_{dev}\s+0", cfg), f"GLUE_HAVE_{dev} should be 0:\n{cfg}"
     _unit_tests(d)
     # The VMM still runs a guest (which cannot talk or reset), and stops
@@ -164,15 +165,17 @@ def test_no_devices(configured, guest, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("option,left_out,ask,message", [
-    ("-Dvirtio_mmio=false", "virtio-mmio", ["--rng"], r"without a virtio transport"),
+    ("-Dvirtio_mmio=false", "virtio-mmio", ["--transport", "mmio"], r"without virtio-mmio"),
+    ("-Dpci=false", "pci", ["--transport", "pci"], r"without PCI"),
+    ("-Dvirtio_mmio=false -Dpci=false", "pci", ["--rng"], r"without a virtio transport"),
     ("-Dvirtio_rng=false", "virtio-rng", ["--rng"], r"without virtio-rng"),
     ("-Dvirtio_blk=false", "virtio-blk", ["-d", "DISK"], r"without virtio-blk"),
-], ids=["no-virtio-mmio", "no-virtio-rng", "no-virtio-blk"])
+], ids=["no-virtio-mmio", "no-pci", "no-transport", "no-virtio-rng", "no-virtio-blk"])
 def test_without_a_virtio_part(configured, guest, tmp_path, option, left_out, ask, message):
     """A build without the transport or a device: glue --version says what
     it left out, the default run boots without it, and asking for the
     device is refused by name before KVM is needed."""
-    d = configured(option)
+    d = configured(*option.split())
     _unit_tests(d)
     glue = d / "cli" / "glue"
     r = subprocess.run([glue, "--version"], capture_output=True, text=True, timeout=30,
@@ -199,8 +202,8 @@ def test_without_a_virtio_part(configured, guest, tmp_path, option, left_out, as
 MANIFESTS = Path(glueutil.SOURCE_DIR) / "tests" / "build"
 # glue --version's names for the meson options
 COMPONENT = {"serial": "serial", "i8042": "i8042", "rtc": "rtc", "debug_exit": "debug-exit",
-             "acpi": "acpi", "virtio_mmio": "virtio-mmio", "virtio_rng": "virtio-rng",
-             "virtio_blk": "virtio-blk"}
+             "acpi": "acpi", "virtio_mmio": "virtio-mmio", "pci": "pci",
+             "virtio_rng": "virtio-rng", "virtio_blk": "virtio-blk"}
 
 
 def _manifest(path):
@@ -238,8 +241,10 @@ def test_manifest_build(configured, guest, tmp_path, name):
                 f"{opt}={on} but glue --version says\n{r.stdout}"
     disk = tmp_path / "disk.img"
     disk.write_bytes(bytes(4096))
-    for opt, args in (("virtio_rng", ["--rng"]), ("virtio_blk", ["-d", str(disk)])):
-        if not opts.get(opt, True) or not opts.get("virtio_mmio", True):
+    transport = opts.get("virtio_mmio", True) or opts.get("pci", True)
+    for opt, args in (("virtio_rng", ["--rng"]), ("virtio_blk", ["-d", str(disk)]),
+                      ("pci", ["--transport", "pci"])):
+        if not opts.get(opt, True) or not transport:
             r = subprocess.run([glue, "run", "-k", guest("elf"), *args, "--console", "none"],
                                capture_output=True, text=True, timeout=60, env=_clean_env(),
                                stdin=subprocess.DEVNULL)

@@ -198,6 +198,22 @@ def test_virtio_rng(shared):
     assert hwrng_kib() != data
 
 
+def test_pci_bus(shared):
+    """The default transport: a PCI host bridge Linux finds through ACPI
+    (PNP0A08) with ECAM from MCFG, virtio devices on it with MSI-X."""
+    if not glueutil.have("pci"):
+        pytest.skip("built without PCI")
+    v, sh = shared
+    assert "No config space access function" not in v.log, v.report()
+    assert sh.out("ls /sys/bus/pci/devices").split()[0] == "0000:00:00.0"
+    assert sh.out("cat /sys/bus/pci/devices/0000:00:00.0/class") == "0x060000"
+    vendors = sh.out("cat /sys/bus/pci/devices/*/vendor").split()
+    assert vendors.count("0x1af4") >= 1, vendors
+    assert "PCI-MSI" in sh.out("cat /proc/interrupts"), v.report()
+    out = sh.out("dmesg | grep MMCONFIG")
+    assert "reserved in ACPI motherboard resources" in out, out
+
+
 def test_no_rng(linux):
     """--no-rng: no virtio device at all."""
     v, sh = linux("--no-rng", cpus=1)
@@ -210,12 +226,15 @@ def _sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_disks(linux, tmp_path):
-    """Two disks over virtio-mmio: an ext4 image made on the host (serial
-    set) that Linux mounts, reads, writes, syncs and trims; and a read-only
-    raw disk. After kill -9 of glue the host finds every synced byte."""
-    if not glueutil.have("virtio_blk") or not glueutil.have("virtio_mmio"):
-        pytest.skip("built without virtio-blk or virtio-mmio")
+@pytest.mark.parametrize("transport", ["pci", "mmio"])
+def test_disks(linux, tmp_path, transport):
+    """Two disks, over PCI (MSI-X) or virtio-mmio (ACPI): an ext4 image made
+    on the host (serial set) that Linux mounts, reads, writes, syncs and
+    trims; and a read-only raw disk. After kill -9 of glue the host finds
+    every synced byte."""
+    if not glueutil.have("virtio_blk") or not glueutil.have(
+            "pci" if transport == "pci" else "virtio_mmio"):
+        pytest.skip(f"built without virtio-blk or {transport}")
     src = tmp_path / "src"
     src.mkdir()
     (src / "hello.txt").write_text("hello from the host\n")
@@ -228,7 +247,14 @@ def test_disks(linux, tmp_path):
     raw = tmp_path / "raw.img"
     raw.write_bytes(bytes(range(256)) * 4096)  # 1 MiB
 
-    v, sh = linux("-d", f"{img},serial=glue-disk-1", "-d", f"{raw},ro", cpus=1)
+    v, sh = linux("--transport", transport, "-d", f"{img},serial=glue-disk-1", "-d",
+                  f"{raw},ro", cpus=1)
+    # vda and vdb are the disks in the order given, on the transport asked for
+    for i, d in enumerate(("vda", "vdb")):
+        where = sh.out(f"readlink -f /sys/block/{d}/device")
+        want = f"/pci0000:00/0000:00:0{i + 1}.0/" if transport == "pci" else \
+            f"/platform/LNRO0005:0{i}/"
+        assert want in where, f"{d} at {where}, wanted {want}"
     # (the attribute has no newline of its own)
     assert sh.out("cat /sys/block/vda/serial; echo") == "glue-disk-1", v.report()
     assert sh.out("cat /sys/block/vda/size") == str(32 * MiB // 512)

@@ -1247,4 +1247,103 @@ Test(acpi, virtio_mmio_devices)
 	free(p);
 	glue_mem_free(mem);
 }
+/* A PCI root bridge: PNP0A08 with its windows and _PRT, MCFG for ECAM and
+ * the PNP0C02 reservation of it, as iasl and ACPICA read them. */
+Test(acpi, pci_root_bridge)
+{
+	struct glue_acpi_config cfg;
+	struct glue_mem *mem;
+	char dir[] = "/tmp/glue-acpi-XXXXXX", cmd[1024], path[300];
+	uint64_t rsdp;
+	char *dsl;
+
+	mem = new_mem();
+	glue_acpi_config_init(&cfg);
+	cfg.pci = true;
+	cfg.pci_mmio_base = 0xc1000000;
+	cfg.pci_mmio_size = 16 << 20;
+	cfg.pci_ecam_base = 0xc0000000;
+	cfg.pci_intx_count = 2;
+	cfg.pci_intx[0].slot = 1;
+	cfg.pci_intx[0].gsi = 16;
+	cfg.pci_intx[1].slot = 2;
+	cfg.pci_intx[1].gsi = 17;
+	cr_assert_eq(glue_acpi_write(mem, GLUE_ACPI_ADDR, &cfg, &rsdp), 0, "%s", glue_error_last());
+
+	/* bad windows and routes are refused */
+	cfg.pci_ecam_base = 0xc0080000;
+	cr_assert_eq(glue_acpi_write(mem, GLUE_ACPI_ADDR, &cfg, NULL), -EINVAL);
+	cfg.pci_ecam_base = 0xc0000000;
+	cfg.pci_intx[1].gsi = 24;
+	cr_assert_eq(glue_acpi_write(mem, GLUE_ACPI_ADDR, &cfg, NULL), -EINVAL);
+	cfg.pci_intx[1].gsi = 17;
+	cfg.pci_mmio_base = 0xfff00000;
+	cr_assert_eq(glue_acpi_write(mem, GLUE_ACPI_ADDR, &cfg, NULL), -EINVAL);
+
+	if (!have_iasl())
+		cr_skip_test("iasl (acpica-tools) not installed");
+	cr_assert_not_null(mkdtemp(dir));
+	/* The tables from guest memory, found through the XSDT as a guest would. */
+	const uint8_t *r = glue_mem_ptr(mem, rsdp, 36);
+	const uint8_t *x = glue_mem_ptr(mem, rd64(r + 24), 36);
+	uint32_t xlen = rd32(x + 4);
+	cr_assert_eq(xlen, 36 + 3 * 8, "FADT, MADT, MCFG");
+	for (uint32_t i = 0; i < 3; i++) {
+		const uint8_t *t = glue_mem_ptr(mem, rd64(x + 36 + 8 * i), 36);
+		char sig[5] = {0};
+		FILE *f;
+
+		memcpy(sig, t, 4);
+		snprintf(path, sizeof(path), "%s/%s.dat", dir, sig);
+		f = fopen(path, "wb");
+		cr_assert_not_null(f);
+		fwrite(t, 1, rd32(t + 4), f);
+		fclose(f);
+		if (!strcmp(sig, "FACP")) {
+			const uint8_t *d = glue_mem_ptr(mem, rd64(t + 140), 36);
+
+			snprintf(path, sizeof(path), "%s/DSDT.dat", dir);
+			f = fopen(path, "wb");
+			fwrite(d, 1, rd32(d + 4), f);
+			fclose(f);
+		}
+	}
+	snprintf(cmd, sizeof(cmd), "cd %s && iasl -d DSDT.dat MCFG.dat >iasl.log 2>&1", dir);
+	cr_assert_eq(system(cmd), 0, "iasl -d failed (see %s/iasl.log)", dir);
+	snprintf(path, sizeof(path), "%s/DSDT.dsl", dir);
+	dsl = slurp(path);
+	cr_assert_null(strstr(dsl, "Error"), "%s", dsl);
+	cr_assert(strstr(dsl, "Device (PCI0)"), "%s", dsl);
+	cr_assert(strstr(dsl, "EisaId (\"PNP0A08\")"), "%s", dsl);
+	cr_assert(strstr(dsl, "EisaId (\"PNP0A03\")"), "%s", dsl);
+	cr_assert(strstr(dsl, "WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,"),
+		  "%s", dsl);
+	cr_assert(strstr(dsl, "DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, "
+			      "NonCacheable, ReadWrite,"),
+		  "%s", dsl);
+	cr_assert(strstr(dsl, "0xC1FFFFFF"), "%s", dsl);
+	cr_assert(strstr(dsl, "0x0001FFFF"), "_PRT entry of slot 1: %s", dsl);
+	cr_assert(strstr(dsl, "EisaId (\"PNP0C02\")"), "%s", dsl);
+	free(dsl);
+	snprintf(path, sizeof(path), "%s/MCFG.dsl", dir);
+	dsl = slurp(path);
+	cr_assert(strstr(dsl, "Base Address : 00000000C0000000"), "%s", dsl);
+	cr_assert_null(strstr(dsl, "Incorrect"), "%s", dsl);
+	free(dsl);
+	if (system("command -v acpiexec >/dev/null 2>&1") == 0) {
+		snprintf(cmd, sizeof(cmd),
+			 "cd %s && acpiexec -b 'evaluate \\_SB.PCI0._CRS;evaluate \\_SB.PCI0._PRT' "
+			 "FACP.dat DSDT.dat APIC.dat MCFG.dat >exec.log 2>&1",
+			 dir);
+		cr_assert_eq(system(cmd), 0, "acpiexec failed (see %s/exec.log)", dir);
+		snprintf(path, sizeof(path), "%s/exec.log", dir);
+		dsl = slurp(path);
+		cr_assert_null(strstr(dsl, "AE_"), "%s", dsl);
+		cr_assert(strstr(dsl, "0000000000000011"), "_PRT routes slot 2 to GSI 17: %s", dsl);
+		free(dsl);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+	glue_mem_free(mem);
+}
 #endif

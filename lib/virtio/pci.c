@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: MIT
+/*
+ * virtio-pci modern: the register structures in BAR 0, mapped onto the
+ * common device part; interrupts by MSI-X vector, or by INTx with the ISR.
+ *
+ * BAR 0 layout:
+ *   0x0000 common configuration    0x3000 notifications (4 bytes per queue)
+ *   0x1000 ISR status              0x4000 MSI-X table
+ *   0x2000 device configuration    0x5000 MSI-X pending bits
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/pci_regs.h>
+#include <linux/virtio_pci.h>
+
+#include <glue/irq.h>
+#include <glue/pci.h>
+#include <glue/virtio_pci.h>
+
+#include "core/err.h"
+#include "core/util.h"
+
+#define COMMON 0x0000
+#define COMMON_SIZE 0x38
+#define ISR 0x1000
+#define DEVCFG 0x2000
+#define NOTIFY 0x3000
+#define NOTIFY_MULT 4
+#define MSIX_TABLE 0x4000
+#define MSIX_PBA 0x5000
+#define VENDOR 0x1af4
+#define ISR_QUEUE 0x1 /* VIRTIO_PCI_ISR_CONFIG is 0x2 */
+#define MODERN_ID_BASE 0x1040
+
+struct glue_virtio_pci {
+	struct glue_virtio_dev *vdev;
+	struct glue_pci_dev *pdev;
+	struct glue_irq *irq;
+	uint16_t nqueues, nvec;
+	unsigned int slot;
+
+	/* registers of the common structure that are the transport's own */
+	atomic_uint dev_sel, drv_sel;
+	pthread_mutex_t lock; /* vectors and the ISR */
+	uint16_t config_vec;
+	uint16_t *queue_vec;
+	uint8_t isr;
+};
+
+/* ---- interrupts ---- */
+
+static void intx_raise(struct glue_virtio_pci *t, uint8_t bit)
+{
+	pthread_mutex_lock(&t->lock);
+	t->isr |= bit;
+	if (t->irq)
+		glue_irq_set(t->irq, 1);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void fire(struct glue_virtio_pci *t, uint16_t vec, uint8_t isr_bit)
+{
+	if (glue_pci_dev_msix_enabled(t->pdev)) {
+		if (vec != VIRTIO_MSI_NO_VECTOR)
+			glue_pci_dev_msix_notify(t->pdev, vec);
+		return;
+	}
+	intx_raise(t, isr_bit);
+}
+
+static void signal_queue(void *ctx, uint16_t q)
+{
+	struct glue_virtio_pci *t = ctx;
+	uint16_t vec;
+
+	pthread_mutex_lock(&t->lock);
+	vec = q < t->nqueues ? t->queue_vec[q] : VIRTIO_MSI_NO_VECTOR;
+	pthread_mutex_unlock(&t->lock);
+	fire(t, vec, ISR_QUEUE);
+}
+
+static void signal_config(void *ctx)
+{
+	struct glue_virtio_pci *t = ctx;
+	uint16_t vec;
+
+	pthread_mutex_lock(&t->lock);
+	vec = t->config_vec;
+	pthread_mutex_unlock(&t->lock);
+	fire(t, vec, VIRTIO_PCI_ISR_CONFIG);
+}
+
+static const struct glue_virtio_transport_ops transport_ops = {
+	.signal_queue = signal_queue,
+	.signal_config = signal_config,
+};
+
+/* ---- the common configuration structure ---- */
+
+/* The whole structure as the driver would read it now. */
+static void common_snapshot(struct glue_virtio_pci *t, uint8_t *s)
+{
+	struct glue_virtio_dev *v = t->vdev;
+	uint32_t sel = glue_virtio_dev_queue_selected(v);
+	uint16_t qvec;
+	uint64_t a;
+
+	memset(s, 0, COMMON_SIZE);
+	pthread_mutex_lock(&t->lock);
+	qvec = sel < t->nqueues ? t->queue_vec[sel] : VIRTIO_MSI_NO_VECTOR;
+	memcpy(s + 0x10, &t->config_vec, 2);
+	pthread_mutex_unlock(&t->lock);
+	uint32_t ds = atomic_load(&t->dev_sel), gs = atomic_load(&t->drv_sel);
+	uint32_t df = glue_virtio_dev_get_device_features(v, ds);
+	uint32_t gf = glue_virtio_dev_get_driver_features(v, gs);
+	uint16_t nq = t->nqueues, qs = glue_virtio_dev_queue_get_size(v);
+	uint16_t en = glue_virtio_dev_queue_get_enable(v), qsel = (uint16_t)sel;
+
+	memcpy(s + 0x00, &ds, 4);
+	memcpy(s + 0x04, &df, 4);
+	memcpy(s + 0x08, &gs, 4);
+	memcpy(s + 0x0c, &gf, 4);
+	memcpy(s + 0x12, &nq, 2);
+	s[0x14] = glue_virtio_dev_get_status(v);
+	s[0x15] = (uint8_t)glue_virtio_dev_config_generation(v);
+	memcpy(s + 0x16, &qsel, 2);
+	memcpy(s + 0x18, &qs, 2);
+	memcpy(s + 0x1a, &qvec, 2);
+	memcpy(s + 0x1c, &en, 2);
+	memcpy(s + 0x1e, &qsel, 2); /* queue_notify_off: the queue's own index */
+	a = glue_virtio_dev_queue_get_addr(v, GLUE_VIRTIO_AREA_DESC);
+	memcpy(s + 0x20, &a, 8);
+	a = glue_virtio_dev_queue_get_addr(v, GLUE_VIRTIO_AREA_DRIVER);
+	memcpy(s + 0x28, &a, 8);
+	a = glue_virtio_dev_queue_get_addr(v, GLUE_VIRTIO_AREA_DEVICE);
+	memcpy(s + 0x30, &a, 8);
+}
+
+/* A vector the driver may choose: one of the table, or none. */
+static uint16_t vector(const struct glue_virtio_pci *t, uint16_t v)
+{
+	return v < t->nvec ? v : VIRTIO_MSI_NO_VECTOR;
+}
+
+static void set_addr_part(struct glue_virtio_dev *v, enum glue_virtio_area area, uint32_t off,
+			  uint64_t val, uint32_t len)
+{
+	uint64_t a = glue_virtio_dev_queue_get_addr(v, area);
+
+	if (len == 8)
+		a = val;
+	else if (off & 4)
+		a = (a & 0xffffffffULL) | (val << 32);
+	else
+		a = (a & ~0xffffffffULL) | (val & 0xffffffffULL);
+	glue_virtio_dev_queue_set_addr(v, area, a);
+}
+
+static void common_write(struct glue_virtio_pci *t, uint32_t off, uint64_t val, uint32_t len)
+{
+	struct glue_virtio_dev *v = t->vdev;
+	uint32_t sel;
+
+	/* Each field at its own width; the 64-bit addresses also as dword halves. */
+	switch (off) {
+	case 0x00:
+		if (len == 4)
+			atomic_store(&t->dev_sel, (uint32_t)val);
+		break;
+	case 0x08:
+		if (len == 4)
+			atomic_store(&t->drv_sel, (uint32_t)val);
+		break;
+	case 0x0c:
+		if (len == 4)
+			glue_virtio_dev_set_driver_features(v, atomic_load(&t->drv_sel),
+							    (uint32_t)val);
+		break;
+	case 0x10:
+		if (len == 2) {
+			pthread_mutex_lock(&t->lock);
+			t->config_vec = vector(t, (uint16_t)val);
+			pthread_mutex_unlock(&t->lock);
+		}
+		break;
+	case 0x14:
+		if (len == 1) {
+			glue_virtio_dev_set_status(v, (uint8_t)val);
+			if (val == 0) {
+				pthread_mutex_lock(&t->lock);
+				t->config_vec = VIRTIO_MSI_NO_VECTOR;
+				for (uint16_t i = 0; i < t->nqueues; i++)
+					t->queue_vec[i] = VIRTIO_MSI_NO_VECTOR;
+				t->isr = 0;
+				if (t->irq)
+					glue_irq_set(t->irq, 0);
+				pthread_mutex_unlock(&t->lock);
+				atomic_store(&t->dev_sel, 0);
+				atomic_store(&t->drv_sel, 0);
+			}
+		}
+		break;
+	case 0x16:
+		if (len == 2)
+			glue_virtio_dev_queue_select(v, (uint16_t)val);
+		break;
+	case 0x18:
+		if (len == 2)
+			glue_virtio_dev_queue_set_size(v, (uint16_t)val);
+		break;
+	case 0x1a:
+		if (len == 2) {
+			sel = glue_virtio_dev_queue_selected(v);
+			pthread_mutex_lock(&t->lock);
+			if (sel < t->nqueues)
+				t->queue_vec[sel] = vector(t, (uint16_t)val);
+			pthread_mutex_unlock(&t->lock);
+		}
+		break;
+	case 0x1c:
+		if (len == 2)
+			glue_virtio_dev_queue_set_enable(v, val & 1);
+		break;
+	case 0x20:
+	case 0x24:
+	case 0x28:
+	case 0x2c:
+	case 0x30:
+	case 0x34:
+		if (len == 4 || (len == 8 && !(off & 4)))
+			set_addr_part(v,
+				      off < 0x28   ? GLUE_VIRTIO_AREA_DESC
+				      : off < 0x30 ? GLUE_VIRTIO_AREA_DRIVER
+						   : GLUE_VIRTIO_AREA_DEVICE,
+				      off, val, len);
+		break;
+	}
+}
+
+/* ---- BAR 0 ---- */
+
+static void bar_read(void *ctx, int bar, uint64_t off, void *data, uint32_t len)
+{
+	struct glue_virtio_pci *t = ctx;
+
+	memset(data, 0, len);
+	if (off < COMMON + COMMON_SIZE) {
+		uint8_t s[COMMON_SIZE];
+
+		if (off + len > COMMON_SIZE)
+			return;
+		common_snapshot(t, s);
+		memcpy(data, s + off, len);
+	} else if (off >= ISR && off < ISR + 4) {
+		/* Reading the ISR acknowledges the interrupt. */
+		pthread_mutex_lock(&t->lock);
+		if (off == ISR)
+			*(uint8_t *)data = t->isr;
+		t->isr = 0;
+		if (t->irq)
+			glue_irq_set(t->irq, 0);
+		pthread_mutex_unlock(&t->lock);
+	} else if (off >= DEVCFG && off < NOTIFY) {
+		glue_virtio_dev_config_read(t->vdev, (uint32_t)(off - DEVCFG), data, len);
+	}
+}
+
+static void bar_write(void *ctx, int bar, uint64_t off, const void *data, uint32_t len)
+{
+	struct glue_virtio_pci *t = ctx;
+	uint64_t val = 0;
+
+	if (len > 8)
+		return;
+	memcpy(&val, data, len);
+	if (off < COMMON + COMMON_SIZE) {
+		if (off % len == 0 && off + len <= COMMON_SIZE)
+			common_write(t, (uint32_t)off, val, len);
+	} else if (off >= DEVCFG && off < NOTIFY) {
+		glue_virtio_dev_config_write(t->vdev, (uint32_t)(off - DEVCFG), data, len);
+	} else if (off >= NOTIFY && off < NOTIFY + (uint64_t)NOTIFY_MULT * t->nqueues) {
+		/* The queue is the one the address says (no NOTIFICATION_DATA). */
+		glue_virtio_dev_notify(t->vdev, (uint32_t)((off - NOTIFY) / NOTIFY_MULT));
+	}
+}
+
+static const struct glue_pci_dev_ops pci_ops = {
+	.bar_read = bar_read,
+	.bar_write = bar_write,
+};
+
+/* PCI class for a virtio device type (what lspci shows). */
+static uint32_t class_of(uint32_t device_id)
+{
+	switch (device_id) {
+	case 1:
+		return 0x020000; /* network controller */
+	case 2:
+		return 0x018000; /* mass storage, other */
+	case 3:
+		return 0x078000; /* communication, other (console) */
+	default:
+		return 0x00ff00; /* unclassified */
+	}
+}
+
+static int add_vcap(struct glue_pci_dev *p, uint8_t type, uint32_t offset, uint32_t length,
+		    bool notify)
+{
+	uint8_t body[18] = {0};
+	uint8_t len = notify ? 20 : 16;
+	uint32_t mult = NOTIFY_MULT;
+
+	body[0] = len; /* cap_len */
+	body[1] = type;
+	body[2] = 0; /* BAR 0 */
+	memcpy(body + 6, &offset, 4);
+	memcpy(body + 10, &length, 4);
+	if (notify)
+		memcpy(body + 14, &mult, 4);
+	return glue_pci_dev_add_cap(p, PCI_CAP_ID_VNDR, body, NULL, len);
+}
+
+int glue_virtio_pci_new(struct glue_virtio_pci **out, const struct glue_virtio_device *dev,
+			const struct glue_mem *mem, struct glue_pci *pci, uint64_t bar_addr,
+			struct glue_irq *irq, uint32_t intx_gsi)
+{
+	struct glue_pci_dev_info info = {0};
+	struct glue_virtio_pci *t;
+	int r;
+
+	*out = NULL;
+	t = calloc(1, sizeof(*t));
+	if (t && dev)
+		t->queue_vec = calloc(dev->num_queues ? dev->num_queues : 1, sizeof(uint16_t));
+	if (!t || !t->queue_vec || !dev) {
+		if (t)
+			free(t->queue_vec);
+		free(t);
+		if (dev && dev->ops && dev->ops->free)
+			dev->ops->free(dev->ctx);
+		return glue_err(dev ? -ENOMEM : -EINVAL, dev ? "out of memory" : "no device");
+	}
+	if (dev->config_size > MSIX_TABLE - DEVCFG - 0x1000 ||
+	    (uint32_t)dev->num_queues * NOTIFY_MULT > MSIX_TABLE - NOTIFY ||
+	    dev->num_queues + 1 > GLUE_PCI_MAX_MSIX) {
+		free(t->queue_vec);
+		free(t);
+		if (dev->ops && dev->ops->free)
+			dev->ops->free(dev->ctx);
+		return glue_err(-EINVAL, "%s: too many queues or too large a config for virtio-pci",
+				dev->name ? dev->name : "virtio");
+	}
+	t->irq = irq;
+	t->nqueues = dev->num_queues;
+	t->nvec = (uint16_t)(dev->num_queues + 1);
+	t->config_vec = VIRTIO_MSI_NO_VECTOR;
+	for (uint16_t i = 0; i < t->nqueues; i++)
+		t->queue_vec[i] = VIRTIO_MSI_NO_VECTOR;
+	pthread_mutex_init(&t->lock, NULL);
+	r = glue_virtio_dev_new(&t->vdev, dev, mem, &transport_ops, t);
+	if (r < 0) {
+		pthread_mutex_destroy(&t->lock);
+		free(t->queue_vec);
+		free(t);
+		return r;
+	}
+	info.vendor_id = VENDOR;
+	info.device_id = (uint16_t)(MODERN_ID_BASE + dev->device_id);
+	info.subsystem_vendor_id = VENDOR;
+	info.subsystem_id = 0x1100;
+	info.revision = 1; /* modern only */
+	info.class_code = class_of(dev->device_id);
+	info.interrupt_pin = irq ? 1 : 0;
+	info.interrupt_line = (uint8_t)intx_gsi;
+	r = glue_pci_dev_new(&t->pdev, pci, &info, &pci_ops, t, &t->slot);
+	if (!r)
+		r = glue_pci_dev_set_bar(t->pdev, 0, GLUE_PCI_BAR_MEM64, GLUE_VIRTIO_PCI_BAR_SIZE,
+					 bar_addr);
+	if (!r)
+		r = glue_pci_dev_add_msix(t->pdev, t->nvec, 0, MSIX_TABLE, MSIX_PBA);
+	if (!r)
+		r = add_vcap(t->pdev, VIRTIO_PCI_CAP_COMMON_CFG, COMMON, COMMON_SIZE, false);
+	if (r >= 0)
+		r = add_vcap(t->pdev, VIRTIO_PCI_CAP_ISR_CFG, ISR, 4, false);
+	if (r >= 0 && dev->config_size)
+		r = add_vcap(t->pdev, VIRTIO_PCI_CAP_DEVICE_CFG, DEVCFG, dev->config_size, false);
+	if (r >= 0)
+		r = add_vcap(t->pdev, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY,
+			     (uint32_t)t->nqueues * NOTIFY_MULT, true);
+	if (r < 0) {
+		glue_virtio_pci_free(t);
+		return r;
+	}
+	*out = t;
+	return 0;
+}
+
+void glue_virtio_pci_free(struct glue_virtio_pci *t)
+{
+	if (!t)
+		return;
+	/* Off the bus first (no vCPU reaches the registers after this), then the
+	 * device's threads stop, then nothing can ask for an MSI-X vector. */
+	glue_pci_dev_detach(t->pdev);
+	glue_virtio_dev_free(t->vdev);
+	glue_pci_dev_free(t->pdev);
+	pthread_mutex_destroy(&t->lock);
+	free(t->queue_vec);
+	free(t);
+}
+
+struct glue_virtio_dev *glue_virtio_pci_dev(struct glue_virtio_pci *t)
+{
+	return t->vdev;
+}
+
+unsigned int glue_virtio_pci_slot(const struct glue_virtio_pci *t)
+{
+	return t->slot;
+}

@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+/*
+ * virtio-pci modern as Linux's driver finds and drives it: the vendor
+ * capabilities, the common configuration, notifications, MSI-X per queue and
+ * the INTx fallback with the ISR; plus accesses of the wrong width.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include <linux/pci_regs.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_pci.h>
+
+#include <glue/bus.h>
+#include <glue/error.h>
+#include <glue/irq.h>
+#include <glue/memory.h>
+#include <glue/pci.h>
+#include <glue/virtio.h>
+#include <glue/virtio_pci.h>
+#include <glue/virtq.h>
+#include <glue/virtq_mock.h>
+
+#define MiB (1024ULL * 1024)
+#define BAR 0xc1000000ULL
+#define QBASE 0x10000ULL
+
+static struct glue_mem *mem;
+static struct glue_bus *pio, *mmio;
+static struct glue_pci *pci;
+static struct glue_irq *irq;
+static struct glue_virtio_pci *t;
+static struct glue_virtq_mock *mq;
+static struct {
+	int level, msis, notified, activated;
+	uint32_t msi_data;
+	struct glue_virtio_dev *vdev;
+	uint8_t config[8];
+} f;
+
+static int set_level(void *ctx, int level)
+{
+	f.level = level;
+	return 0;
+}
+
+static int msi(void *ctx, uint64_t addr, uint32_t data)
+{
+	f.msis++;
+	f.msi_data = data;
+	return 0;
+}
+
+static void cfg_read(void *ctx, uint32_t off, void *data, uint32_t len)
+{
+	memcpy(data, f.config + off, len);
+}
+
+static int activate(void *ctx, struct glue_virtio_dev *vdev)
+{
+	f.activated++;
+	f.vdev = vdev;
+	return 0;
+}
+
+static void reset(void *ctx)
+{
+}
+
+static void notify(void *ctx, uint16_t q)
+{
+	f.notified++;
+}
+
+static const struct glue_virtio_device_ops ops = {
+	.config_read = cfg_read, .activate = activate, .reset = reset, .notify = notify};
+
+static void setup(void)
+{
+	struct glue_virtio_device d = {
+		.ops = &ops,
+		.name = "fake",
+		.device_id = 2,
+		.num_queues = 2,
+		.queue_max_size = 64,
+		.config_size = sizeof(f.config),
+	};
+
+	memset(&f, 0, sizeof(f));
+	memcpy(f.config, "CONFIG!!", 8);
+	cr_assert_eq(glue_mem_new(&mem), 0);
+	cr_assert_eq(glue_mem_add(mem, 0, 2 * MiB, GLUE_MEM_RAM), 0);
+	cr_assert_eq(glue_bus_new(&pio, "pio"), 0);
+	cr_assert_eq(glue_bus_new(&mmio, "mmio"), 0);
+	cr_assert_eq(glue_pci_new(&pci, pio, mmio, msi, NULL), 0);
+	cr_assert_eq(glue_pci_attach_ports(pci), 0);
+	cr_assert_eq(glue_irq_new_fn(&irq, set_level, NULL), 0);
+	cr_assert_eq(glue_virtio_pci_new(&t, &d, mem, pci, BAR, irq, 16), 0, "%s",
+		     glue_error_last());
+	cr_assert_eq(glue_virtq_mock_new(&mq, mem, QBASE, 64), 0);
+}
+
+static void teardown(void)
+{
+	glue_virtio_pci_free(t);
+	glue_virtq_mock_free(mq);
+	glue_irq_free(irq);
+	glue_pci_free(pci);
+	glue_bus_free(pio);
+	glue_bus_free(mmio);
+	glue_mem_free(mem);
+}
+
+TestSuite(virtio_pci, .init = setup, .fini = teardown);
+
+static uint32_t cfg(unsigned int reg, unsigned int len)
+{
+	uint32_t a = 0x80000000u | glue_virtio_pci_slot(t) << 11 | (reg & 0xfc), v = 0;
+
+	glue_bus_write(pio, 0xcf8, &a, 4);
+	glue_bus_read(pio, 0xcfc + (reg & 3), &v, len);
+	return v;
+}
+
+static void cfg_write(unsigned int reg, uint32_t v, unsigned int len)
+{
+	uint32_t a = 0x80000000u | glue_virtio_pci_slot(t) << 11 | (reg & 0xfc);
+
+	glue_bus_write(pio, 0xcf8, &a, 4);
+	glue_bus_write(pio, 0xcfc + (reg & 3), &v, len);
+}
+
+static uint64_t rd(uint64_t off, uint32_t len)
+{
+	uint64_t v = 0;
+
+	cr_assert_eq(glue_bus_read(mmio, BAR + off, &v, len), 0, "BAR not mapped at %#llx",
+		     (unsigned long long)(BAR + off));
+	return v;
+}
+
+static void wr(uint64_t off, uint64_t v, uint32_t len)
+{
+	cr_assert_eq(glue_bus_write(mmio, BAR + off, &v, len), 0);
+}
+
+/* Where the structure of cfg_type is: (offset in BAR 0); -1 if absent. */
+static long find_cap(uint8_t type, uint32_t *length, uint32_t *mult)
+{
+	for (unsigned int p = cfg(PCI_CAPABILITY_LIST, 1); p; p = cfg(p + 1, 1)) {
+		if (cfg(p, 1) != PCI_CAP_ID_VNDR || cfg(p + 3, 1) != type)
+			continue;
+		cr_assert_eq(cfg(p + 4, 1), 0, "in BAR 0");
+		if (length)
+			*length = cfg(p + 12, 4);
+		if (mult)
+			*mult = cfg(p + 16, 4);
+		return (long)cfg(p + 8, 4);
+	}
+	return -1;
+}
+
+Test(virtio_pci, identifies_as_a_modern_device)
+{
+	uint32_t len, mult;
+
+	cr_assert_eq(cfg(PCI_VENDOR_ID, 2), 0x1af4);
+	cr_assert_eq(cfg(PCI_DEVICE_ID, 2), 0x1042, "0x1040 + the virtio device id");
+	cr_assert_geq(cfg(PCI_REVISION_ID, 1), 1);
+	cr_assert_eq(cfg(PCI_CLASS_REVISION, 4) >> 8, 0x018000);
+	cr_assert_eq(cfg(PCI_INTERRUPT_PIN, 1), 1);
+	cr_assert_eq(cfg(PCI_INTERRUPT_LINE, 1), 16);
+	cr_assert_eq(cfg(PCI_BASE_ADDRESS_0, 4), (uint32_t)BAR | 0x4, "64-bit memory BAR");
+	cr_assert_eq(find_cap(VIRTIO_PCI_CAP_COMMON_CFG, &len, NULL), 0);
+	cr_assert_geq(len, 0x38);
+	cr_assert_geq(find_cap(VIRTIO_PCI_CAP_ISR_CFG, NULL, NULL), 0);
+	cr_assert_geq(find_cap(VIRTIO_PCI_CAP_DEVICE_CFG, &len, NULL), 0);
+	cr_assert_eq(len, 8);
+	cr_assert_geq(find_cap(VIRTIO_PCI_CAP_NOTIFY_CFG, &len, &mult), 0);
+	cr_assert_eq(mult, 4);
+	cr_assert_eq(len, 2 * 4);
+}
+
+/* Linux's virtio_pci_modern: enable memory, features, queue 0 with a vector, DRIVER_OK. */
+static void bring_up(bool use_msix)
+{
+	struct glue_virtq_layout l;
+	unsigned int msix = 0;
+
+	cfg_write(PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	for (unsigned int p = cfg(PCI_CAPABILITY_LIST, 1); p; p = cfg(p + 1, 1))
+		if (cfg(p, 1) == PCI_CAP_ID_MSIX)
+			msix = p;
+	cr_assert_neq(msix, 0, "no MSI-X capability");
+	if (use_msix) {
+		cfg_write(msix + 2, PCI_MSIX_FLAGS_ENABLE, 2);
+		for (int v = 0; v < 3; v++) {
+			wr(0x4000 + 16 * v, 0xfee00000, 4);
+			wr(0x4000 + 16 * v + 8, 0x40 + (unsigned int)v, 4);
+			wr(0x4000 + 16 * v + 12, 0, 4); /* unmasked */
+		}
+	}
+	wr(0x14, 0, 1);
+	wr(0x14, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER, 1);
+	wr(0x00, 1, 4);
+	cr_assert(rd(0x04, 4) & 1, "VERSION_1");
+	wr(0x08, 1, 4);
+	wr(0x0c, 1, 4);
+	wr(0x14, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK,
+	   1);
+	cr_assert(rd(0x14, 1) & VIRTIO_CONFIG_S_FEATURES_OK);
+	if (use_msix) {
+		wr(0x10, 0, 2); /* config changes on vector 0 */
+		cr_assert_eq(rd(0x10, 2), 0);
+	}
+	cr_assert_eq(rd(0x12, 2), 2, "num_queues");
+	glue_virtq_mock_layout(mq, &l);
+	wr(0x16, 0, 2);
+	cr_assert_eq(rd(0x18, 2), 64);
+	wr(0x18, 64, 2);
+	if (use_msix) {
+		wr(0x1a, 1, 2);
+		cr_assert_eq(rd(0x1a, 2), 1);
+	}
+	wr(0x20, l.desc, 8);		/* a qword... */
+	wr(0x28, (uint32_t)l.avail, 4); /* ...or dword halves */
+	wr(0x2c, 0, 4);
+	wr(0x30, l.used, 8);
+	cr_assert_eq(rd(0x20, 8), l.desc);
+	cr_assert_eq(rd(0x28, 4), (uint32_t)l.avail);
+	wr(0x1c, 1, 2);
+	cr_assert_eq(rd(0x1c, 2), 1);
+	cr_assert_eq(rd(0x1e, 2), 0, "queue_notify_off");
+	wr(0x14, rd(0x14, 1) | VIRTIO_CONFIG_S_DRIVER_OK, 1);
+	cr_assert_eq(f.activated, 1);
+}
+
+static void push_one(void)
+{
+	struct glue_virtq_mock_buf b = {0x40000, 8, true};
+	struct glue_virtq_chain *c;
+	struct glue_virtq *q = glue_virtio_dev_queue(f.vdev, 0);
+	uint16_t head;
+
+	cr_assert_not_null(q);
+	cr_assert_eq(glue_virtq_mock_add(mq, &b, 1, &head), 0);
+	cr_assert_eq(glue_virtq_pop(q, &c), 1);
+	glue_virtq_push(q, c, 8);
+	glue_virtio_dev_signal(f.vdev, 0);
+}
+
+Test(virtio_pci, msix_per_queue_and_for_config)
+{
+	bring_up(true);
+	wr(0x3000, 0, 2);
+	cr_assert_eq(f.notified, 1);
+	wr(0x3000 + 4 * 2, 0, 2); /* past the queues */
+	cr_assert_eq(f.notified, 1);
+	push_one();
+	cr_assert_eq(f.msis, 1);
+	cr_assert_eq(f.msi_data, 0x41, "queue 0 on vector 1");
+	glue_virtio_dev_config_changed(f.vdev);
+	cr_assert_eq(f.msis, 2);
+	cr_assert_eq(f.msi_data, 0x40, "config on vector 0");
+	cr_assert_eq(f.level, 0, "no INTx with MSI-X");
+	/* a vector past the table reads back as none */
+	wr(0x16, 1, 2);
+	wr(0x1a, 9, 2);
+	cr_assert_eq(rd(0x1a, 2), VIRTIO_MSI_NO_VECTOR);
+	cr_assert_eq(rd(0x2000, 4), 0x464e4f43, "device config: \"CONF\"");
+}
+
+Test(virtio_pci, intx_and_the_isr_without_msix)
+{
+	bring_up(false);
+	push_one();
+	cr_assert_eq(f.msis, 0);
+	cr_assert_eq(f.level, 1);
+	cr_assert_eq(rd(0x1000, 1), 1, "queue interrupt");
+	cr_assert_eq(f.level, 0, "reading the ISR acknowledges");
+	cr_assert_eq(rd(0x1000, 1), 0);
+	glue_virtio_dev_config_changed(f.vdev);
+	cr_assert_eq(rd(0x1000, 1), 2, "config interrupt");
+	/* a reset takes the vectors and any pending ISR away */
+	glue_virtio_dev_config_changed(f.vdev);
+	wr(0x14, 0, 1);
+	cr_assert_eq(f.level, 0);
+	cr_assert_eq(rd(0x10, 2), VIRTIO_MSI_NO_VECTOR);
+}
+
+Test(virtio_pci, odd_accesses_are_dropped)
+{
+	bring_up(false);
+	wr(0x14, 0, 4); /* device_status is a byte */
+	cr_assert_neq(rd(0x14, 1), 0, "a dword write to the status byte reset it");
+	wr(0x16, 1, 1); /* queue_select is a word */
+	cr_assert_eq(rd(0x16, 2), 0);
+	wr(0x37, 0xff, 1);
+	cr_assert_eq(rd(0x36, 2), 0);
+	cr_assert_eq(rd(0x38, 4), 0, "past the common structure");
+	cr_assert_eq(rd(0x2006, 4), 0, "past the device config");
+}
