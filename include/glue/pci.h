@@ -45,7 +45,7 @@ enum glue_pci_bar_type {
 struct glue_pci_dev_ops {
 	void (*bar_read)(void *ctx, int bar, uint64_t offset, void *data, uint32_t len);
 	void (*bar_write)(void *ctx, int bar, uint64_t offset, const void *data, uint32_t len);
-	/* MSI-X was enabled or disabled (optional). */
+	/* MSI-X was enabled or disabled (optional; called without the bus lock). */
 	void (*msix_changed)(void *ctx, bool enabled);
 };
 
@@ -100,7 +100,8 @@ GLUE_API int glue_pci_dev_set_bar(struct glue_pci_dev *dev, int bar, enum glue_p
  */
 GLUE_API int glue_pci_dev_add_cap(struct glue_pci_dev *dev, uint8_t id, const void *body,
 				  const void *wmask, uint8_t len);
-/* MSI-X with nvec vectors, its table and pending bits in BAR bar at the offsets. */
+/* MSI-X with nvec vectors, its table and pending bits in BAR bar at the
+ * offsets; -ENOTSUP on a bus made without an MSI function. */
 GLUE_API int glue_pci_dev_add_msix(struct glue_pci_dev *dev, uint16_t nvec, int bar,
 				   uint32_t table_offset, uint32_t pba_offset);
 /* Whether the guest enabled MSI-X. */

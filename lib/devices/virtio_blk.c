@@ -299,6 +299,11 @@ static uint64_t serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue)
 		while ((k = glue_virtq_pop(q, &c)) != 0) {
 			if (k == -EBADMSG)
 				continue;
+			if (k == -ENOMEM) {
+				glue_virtq_kicks_on(q);
+				glue_virtio_dev_signal(vdev, queue);
+				return 1000000; /* try again in a millisecond */
+			}
 			if (k < 0)
 				break;
 			glue_virtq_push(q, c, handle(bq, c));
@@ -503,6 +508,7 @@ int glue_virtio_blk_new(struct glue_virtio_device *out, const struct glue_virtio
 		snprintf(name, sizeof(name), "virtio-blk/%u", (unsigned int)i % 100);
 		r = vworker_new(&b->q[i].worker, name, i, serve, &b->q[i]);
 		if (r < 0) {
+			free(b->q[i].bounce);
 			b->nqueues = i; /* the ones started */
 			blk_free(b);
 			return r;

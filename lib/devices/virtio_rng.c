@@ -77,13 +77,18 @@ static uint64_t serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue)
 
 				glue_virtq_kicks_on(q);
 				glue_virtio_dev_signal(vdev, queue);
-				return ns < 100000000ULL ? ns : 100000000ULL;
+				return GLUE_MAX(GLUE_MIN(ns, 100000000ULL), 1000ULL);
 			}
 			k = glue_virtq_pop(q, &c);
 			if (k == -EBADMSG)
 				continue; /* given back empty; the next may be fine */
+			if (k == -ENOMEM) {
+				glue_virtq_kicks_on(q);
+				glue_virtio_dev_signal(vdev, queue);
+				return 1000000; /* try again in a millisecond */
+			}
 			if (k <= 0)
-				break; /* empty, broken (signal reports it), or no memory */
+				break; /* empty, or broken (signal reports it) */
 			want = GLUE_MIN((size_t)c->in_len, (size_t)GLUE_VIRTIO_RNG_MAX_REQUEST);
 			want = allowance(r, want);
 			while (done < want) {

@@ -353,6 +353,8 @@ int glue_pci_dev_add_msix(struct glue_pci_dev *d, uint16_t nvec, int bar, uint32
 	uint8_t body[10], mask[10] = {0};
 	int off;
 
+	if (!d->pci->msi)
+		return glue_err(-ENOTSUP, "MSI-X: this bus delivers no MSI messages");
 	if (!nvec || nvec > GLUE_PCI_MAX_MSIX || bar < 0 || bar >= NBARS ||
 	    d->bar[bar].type == GLUE_PCI_BAR_NONE || table_offset % 8 || pba_offset % 8 ||
 	    table_offset + nvec * MSIX_ENTRY > d->bar[bar].size ||
@@ -405,9 +407,12 @@ int glue_pci_dev_msix_notify(struct glue_pci_dev *d, uint16_t v)
 
 /* ---- configuration space ---- */
 
-static void dev_config_write(struct glue_pci_dev *d, uint32_t off, const uint8_t *data,
-			     uint32_t len)
+/* Returns 1 or 0 when MSI-X was turned on or off (for msix_changed, which
+ * the caller runs without pci->lock), -1 otherwise. */
+static int dev_config_write(struct glue_pci_dev *d, uint32_t off, const uint8_t *data, uint32_t len)
 {
+	int changed = -1;
+
 	bool bars = false, msix = false;
 
 	for (uint32_t i = 0; i < len; i++) {
@@ -440,9 +445,10 @@ static void dev_config_write(struct glue_pci_dev *d, uint32_t off, const uint8_t
 		on = d->msix_on;
 		msix_flush_locked(d);
 		pthread_mutex_unlock(&d->msix_lock);
-		if (was != on && d->ops && d->ops->msix_changed)
-			d->ops->msix_changed(d->ctx, on);
+		if (was != on)
+			changed = on;
 	}
+	return changed;
 }
 
 static struct glue_pci_dev *lookup(struct glue_pci *p, uint32_t bdf)
@@ -472,12 +478,16 @@ void glue_pci_config_write(struct glue_pci *p, uint32_t bdf, uint32_t off, const
 			   uint32_t len)
 {
 	struct glue_pci_dev *d;
+	int changed = -1;
 
 	pthread_mutex_lock(&p->lock);
 	d = lookup(p, bdf);
 	if (d && off < CFG_SIZE && len <= CFG_SIZE - off)
-		dev_config_write(d, off, data, len);
+		changed = dev_config_write(d, off, data, len);
 	pthread_mutex_unlock(&p->lock);
+	/* Devices are only freed when no vCPU can reach them (after detach). */
+	if (changed >= 0 && d->ops && d->ops->msix_changed)
+		d->ops->msix_changed(d->ctx, changed);
 }
 
 void glue_pci_dev_config_read(struct glue_pci_dev *d, uint32_t off, void *data, uint32_t len)
@@ -610,23 +620,27 @@ int glue_pci_dev_new(struct glue_pci_dev **out, struct glue_pci *p,
 	unsigned int slot;
 
 	*out = NULL;
-	pthread_mutex_lock(&p->lock);
-	for (slot = 1; slot < GLUE_PCI_MAX_DEVICES && p->slot[slot]; slot++)
-		;
-	pthread_mutex_unlock(&p->lock);
-	if (slot == GLUE_PCI_MAX_DEVICES)
-		return glue_err(-ENOSPC, "PCI: all 31 slots are taken");
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return glue_err(-ENOMEM, "out of memory");
 	d->pci = p;
-	d->slot = slot;
 	d->ops = ops;
 	d->ctx = ctx;
 	header(d, info, PCI_HEADER_TYPE_NORMAL);
+	/* Found and taken in one go: two callers never get the same slot. */
 	pthread_mutex_lock(&p->lock);
-	p->slot[slot] = d;
+	for (slot = 1; slot < GLUE_PCI_MAX_DEVICES && p->slot[slot]; slot++)
+		;
+	if (slot < GLUE_PCI_MAX_DEVICES) {
+		d->slot = slot;
+		p->slot[slot] = d;
+	}
 	pthread_mutex_unlock(&p->lock);
+	if (slot == GLUE_PCI_MAX_DEVICES) {
+		pthread_mutex_destroy(&d->msix_lock);
+		free(d);
+		return glue_err(-ENOSPC, "PCI: all 31 slots are taken");
+	}
 	if (slot_out)
 		*slot_out = slot;
 	*out = d;

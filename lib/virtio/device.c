@@ -119,7 +119,8 @@ static void reset_locked(struct glue_virtio_dev *v)
 		v->dev.ops->reset(v->dev.ctx);
 	v->active = false;
 	for (uint16_t i = 0; i < v->dev.num_queues; i++) {
-		glue_virtq_reset(v->queues[i].q);
+		if (v->queues[i].q) /* NULL only when glue_virtio_dev_new ran out of memory */
+			glue_virtq_reset(v->queues[i].q);
 		vqueue_defaults(v, &v->queues[i]);
 	}
 	v->status = 0;
@@ -347,7 +348,8 @@ void glue_virtio_dev_queue_set_enable(struct glue_virtio_dev *v, bool enable)
 
 	pthread_mutex_lock(&v->lock);
 	vq = selected_setup(v);
-	if (!vq || !enable)
+	/* Queues come after feature negotiation: the ring features are fixed then. */
+	if (!vq || !enable || !(v->status & VIRTIO_CONFIG_S_FEATURES_OK))
 		goto out;
 	l.size = vq->size;
 	l.desc = vq->addr[GLUE_VIRTIO_AREA_DESC];

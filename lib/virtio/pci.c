@@ -42,6 +42,7 @@ struct glue_virtio_pci {
 	struct glue_irq *irq;
 	uint16_t nqueues, nvec;
 	unsigned int slot;
+	bool msix; /* the bus delivers MSI: the capability is there */
 
 	/* registers of the common structure that are the transport's own */
 	atomic_uint dev_sel, drv_sel;
@@ -55,19 +56,24 @@ struct glue_virtio_pci {
 
 static void intx_raise(struct glue_virtio_pci *t, uint8_t bit)
 {
+	/* The guest may have turned INTx off in the command register. */
+	bool off = glue_pci_dev_command(t->pdev) & PCI_COMMAND_INTX_DISABLE;
+
 	pthread_mutex_lock(&t->lock);
 	t->isr |= bit;
-	if (t->irq)
+	if (t->irq && !off)
 		glue_irq_set(t->irq, 1);
 	pthread_mutex_unlock(&t->lock);
 }
 
 static void fire(struct glue_virtio_pci *t, uint16_t vec, uint8_t isr_bit)
 {
-	if (glue_pci_dev_msix_enabled(t->pdev)) {
-		if (vec != VIRTIO_MSI_NO_VECTOR)
-			glue_pci_dev_msix_notify(t->pdev, vec);
-		return;
+	if (t->msix && glue_pci_dev_msix_enabled(t->pdev)) {
+		if (vec == VIRTIO_MSI_NO_VECTOR)
+			return;
+		/* -ENODEV: MSI-X was turned off meanwhile; INTx then, not nothing. */
+		if (glue_pci_dev_msix_notify(t->pdev, vec) != -ENODEV)
+			return;
 	}
 	intx_raise(t, isr_bit);
 }
@@ -143,7 +149,7 @@ static void common_snapshot(struct glue_virtio_pci *t, uint8_t *s)
 /* A vector the driver may choose: one of the table, or none. */
 static uint16_t vector(const struct glue_virtio_pci *t, uint16_t v)
 {
-	return v < t->nvec ? v : VIRTIO_MSI_NO_VECTOR;
+	return t->msix && v < t->nvec ? v : VIRTIO_MSI_NO_VECTOR;
 }
 
 static void set_addr_part(struct glue_virtio_dev *v, enum glue_virtio_area area, uint32_t off,
@@ -381,8 +387,12 @@ int glue_virtio_pci_new(struct glue_virtio_pci **out, const struct glue_virtio_d
 	if (!r)
 		r = glue_pci_dev_set_bar(t->pdev, 0, GLUE_PCI_BAR_MEM64, GLUE_VIRTIO_PCI_BAR_SIZE,
 					 bar_addr);
-	if (!r)
+	if (!r) {
 		r = glue_pci_dev_add_msix(t->pdev, t->nvec, 0, MSIX_TABLE, MSIX_PBA);
+		t->msix = r == 0;
+		if (r == -ENOTSUP)
+			r = 0; /* INTx only */
+	}
 	if (!r)
 		r = add_vcap(t->pdev, VIRTIO_PCI_CAP_COMMON_CFG, COMMON, COMMON_SIZE, false);
 	if (r >= 0)

@@ -50,7 +50,7 @@ static void *worker_main(void *p)
 			struct timespec ts;
 
 			/* Come back then, or sooner when woken (a kick, pause, reset). */
-			clock_gettime(CLOCK_REALTIME, &ts);
+			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_sec += (time_t)(again / 1000000000ULL);
 			ts.tv_nsec += (long)(again % 1000000000ULL);
 			if (ts.tv_nsec >= 1000000000L) {
@@ -77,8 +77,14 @@ int vworker_new(struct vworker **out, const char *name, uint16_t queue, vworker_
 	w->fn = fn;
 	w->ctx = ctx;
 	w->queue = queue;
+	pthread_condattr_t ca;
+
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
+	/* Timed waits on the monotonic clock: a wall-clock step must not stall them. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	e = pthread_create(&w->thread, NULL, worker_main, w);
 	if (e) {
 		pthread_cond_destroy(&w->cond);

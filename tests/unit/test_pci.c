@@ -312,3 +312,20 @@ Test(pci, slots_run_out)
 		glue_pci_dev_free(more[i]);
 	cr_assert_eq(cf8_read(31, 0, 0, 4), 0xffffffff, "freed devices are gone");
 }
+
+Test(pci, no_msi_function_no_msix)
+{
+	struct glue_pci_dev_info info = {.vendor_id = 1};
+	struct glue_pci *p2;
+	struct glue_pci_dev *d2;
+	struct glue_bus *m2;
+
+	cr_assert_eq(glue_bus_new(&m2, "mmio2"), 0);
+	cr_assert_eq(glue_pci_new(&p2, NULL, m2, NULL, NULL), 0);
+	cr_assert_eq(glue_pci_dev_new(&d2, p2, &info, NULL, NULL, NULL), 0);
+	cr_assert_eq(glue_pci_dev_set_bar(d2, 0, GLUE_PCI_BAR_MEM32, 0x8000, BAR_AT), 0);
+	cr_assert_eq(glue_pci_dev_add_msix(d2, 2, 0, 0x4000, 0x5000), -ENOTSUP);
+	glue_pci_dev_free(d2);
+	glue_pci_free(p2);
+	glue_bus_free(m2);
+}

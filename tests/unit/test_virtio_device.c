@@ -442,3 +442,14 @@ Test(virtio_dev, a_bad_descriptor_is_refused_and_freed)
 	d.ops = NULL;
 	cr_assert_eq(glue_virtio_dev_new(&w, &d, mem, &t_ops, NULL), -EINVAL);
 }
+
+Test(virtio_dev, queues_wait_for_features_ok)
+{
+	/* the ring features are fixed with FEATURES_OK: a queue enabled before is not */
+	glue_virtio_dev_set_status(v, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	setup_queue(0, 16);
+	cr_assert_not(glue_virtio_dev_queue_get_enable(v));
+	negotiate(1ULL << VIRTIO_F_VERSION_1);
+	setup_queue(0, 16);
+	cr_assert(glue_virtio_dev_queue_get_enable(v));
+}
