@@ -59,7 +59,7 @@ static void usage(FILE *f)
 		"      --no-rng          no virtio-rng device\n"
 		"      --transport T     how virtio devices attach: pci (default where this\n"
 		"                        glue has PCI) or mmio\n"
-		"  -d, --disk FILE[,ro][,serial=ID][,cache=none|writeback]\n"
+		"  -d, --disk FILE[,ro][,serial=ID][,cache=none|writeback][,queues=N]\n"
 		"                        a raw disk image or block device (virtio-blk),\n"
 		"                        repeatable: the guest sees them in this order\n"
 		"                        (/dev/vda, /dev/vdb...) (%s)\n"
@@ -133,6 +133,13 @@ static int parse_disk(char *arg, struct glue_machine_disk *d)
 				return cli_error(GLUE_EXIT_USAGE, CMD,
 						 "disk '%s': serial '%s' is longer than 20 bytes",
 						 d->path, d->serial);
+		} else if (!strncmp(opt, "queues=", 7)) {
+			uint64_t q;
+
+			if (!cli_parse_u64(opt + 7, &q) || q < 1 || q > 16)
+				return cli_error(GLUE_EXIT_USAGE, CMD,
+						 "disk '%s': queues=%s: 1 to 16", d->path, opt + 7);
+			d->queues = (uint16_t)q;
 		} else if (!strcmp(opt, "cache=none")) {
 			d->cache_none = true;
 		} else if (!strcmp(opt, "cache=writeback")) {
@@ -140,7 +147,7 @@ static int parse_disk(char *arg, struct glue_machine_disk *d)
 		} else {
 			return cli_error(GLUE_EXIT_USAGE, CMD,
 					 "disk '%s': unknown option '%s' (ro, serial=ID, "
-					 "cache=none|writeback)",
+					 "cache=none|writeback, queues=N)",
 					 d->path, opt);
 		}
 	}

@@ -59,6 +59,7 @@ struct glue_machine_disk {
 	bool readonly;
 	const char *serial; /* up to 20 bytes, or NULL */
 	bool cache_none;    /* O_DIRECT instead of the host's page cache */
+	uint16_t queues;    /* request queues, 1-16 (0 = 1) */
 };
 
 enum glue_machine_transport {

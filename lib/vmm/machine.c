@@ -509,6 +509,8 @@ static int make_disks(struct glue_machine *m)
 		c.serial = disk->serial;
 		c.cache = disk->cache_none ? GLUE_VIRTIO_BLK_CACHE_NONE
 					   : GLUE_VIRTIO_BLK_CACHE_WRITEBACK;
+		if (disk->queues)
+			c.num_queues = disk->queues;
 		r = pend(m, glue_virtio_blk_new(&d, &c), &d);
 	}
 	return r;

@@ -552,6 +552,7 @@ def test_bad_top_level_usage(glue, args, pattern):
     ("bad-option", 2, r"unknown option 'fast'"),
     ("long-serial", 2, r"longer than 20 bytes"),
     ("no-file", 2, r"--disk needs a file"),
+    ("queues", 2, r"queues=17: 1 to 16"),
 ])
 def test_bad_disk(glue, guest, tmp_path, case, status, pattern):
     """A disk that cannot be used is named in one error line, before KVM is
@@ -569,6 +570,7 @@ def test_bad_disk(glue, guest, tmp_path, case, status, pattern):
         "bad-option": f"{ok},fast",
         "long-serial": f"{ok},serial={'x' * 21}",
         "no-file": ",ro",
+        "queues": f"{ok},queues=17",
     }[case]
     r = glue("run", "-k", guest("elf"), "-d", arg, "--console", "none", "-p", "glue.test=reset")
     _assert_clean_failure(r, tmp_path, status, pattern)

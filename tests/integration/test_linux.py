@@ -293,6 +293,18 @@ def test_disks(linux, tmp_path, transport):
         assert _sha256(out) == want, f"{name} differs on the host"
 
 
+def test_disk_queues(linux, tmp_path):
+    """queues=2 on 2 vCPUs: Linux's virtio_blk uses both (blk-mq hardware queues)."""
+    if not glueutil.have("virtio_blk"):
+        pytest.skip("built without virtio-blk")
+    img = tmp_path / "q.img"
+    img.write_bytes(bytes(range(256)) * 8192)  # 2 MiB
+    v, sh = linux("-d", f"{img},queues=2", cpus=2)
+    assert sh.out("ls /sys/block/vda/mq").split() == ["0", "1"], v.report()
+    sums = {sh.out(f"taskset -c {c} sha256sum /dev/vda").split()[0] for c in (0, 1)}
+    assert sums == {hashlib.sha256(img.read_bytes()).hexdigest()}, sums
+
+
 def test_a_disk_in_use_is_refused(linux, vm, vmlinuz, tmp_path):
     """The OFD lock: a second VM cannot open a disk the first one writes."""
     if not glueutil.have("virtio_blk") or not glueutil.have("virtio_mmio"):

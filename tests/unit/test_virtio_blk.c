@@ -393,3 +393,22 @@ Test(virtio_blk, cache_none_goes_around_the_page_cache)
 	cr_assert_eq(request(VIRTIO_BLK_T_IN, 20, &rd, 1, NULL), VIRTIO_BLK_S_OK);
 	cr_assert_eq(((uint8_t *)host(DATA + 0x20001, 512))[511], 20);
 }
+
+Test(virtio_blk, several_queues_are_offered)
+{
+	struct glue_virtio_blk_config cfg;
+	struct glue_virtio_device d;
+	uint16_t nq = 0;
+
+	glue_virtio_blk_config_init(&cfg);
+	cfg.path = path;
+	cfg.num_queues = 4;
+	cr_assert_eq(glue_virtio_blk_new(&d, &cfg), 0, "%s", glue_error_last());
+	cr_assert_eq(d.num_queues, 4);
+	cr_assert(d.features & (1ULL << VIRTIO_BLK_F_MQ));
+	cr_assert_eq(glue_virtio_dev_new(&v, &d, mem, &t_ops, NULL), 0);
+	glue_virtio_dev_config_read(v, offsetof(struct virtio_blk_config, num_queues), &nq, 2);
+	cr_assert_eq(nq, 4);
+	cfg.num_queues = 17;
+	cr_assert_eq(glue_virtio_blk_new(&d, &cfg), -EINVAL);
+}
