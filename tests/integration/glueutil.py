@@ -3,6 +3,7 @@
 and a VM object that talks to a guest's serial console."""
 
 import codecs
+import glob
 import os
 import re
 import signal
@@ -228,7 +229,26 @@ class VM:
             f"command: {' '.join(self.args)}\n"
             f"exit status: {rc if rc is not None else 'still running'}\n"
             f"--- serial log ---\n{tail}\n--- glue stderr ---\n{self.stderr}\n---"
+            + (self._threads_now() if rc is None else "")
         )
+
+    def _threads_now(self):
+        """Where each of glue's threads is (state, kernel wait channel): for a
+        VM that stopped making progress, whether glue waits on itself (futex)
+        or its vCPUs are in the guest (KVM_RUN)."""
+        out = []
+        for t in sorted(glob.glob(f"/proc/{self.proc.pid}/task/*")):
+            try:
+                with open(t + "/comm") as f:
+                    comm = f.read().strip()
+                with open(t + "/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                with open(t + "/wchan") as f:
+                    wchan = f.read().strip()
+            except OSError:
+                continue
+            out.append(f"{os.path.basename(t)} {comm}: {state} {wchan}")
+        return "\n--- glue threads ---\n" + "\n".join(out) + "\n---" if out else ""
 
     def expect(self, regex, timeout=10, flags=re.M, partial=False):
         """Wait until regex matches the output after the last match; return
