@@ -128,7 +128,8 @@ def shared(hw, glue_bin, vmlinuz, initramfs, timeouts, tmp_path_factory):
             v.expect(r"^GLUE-INIT-42\r?$", 120)
             break
         except pytest.fail.Exception:
-            if attempt == 2:
+            # Only a stall: a VM that exited (a crash, a panic) fails at once.
+            if attempt == 2 or not v.running():
                 v.kill()
                 raise
             print(f"shared VM: first boot stalled; booting again\n{v.report()}", file=sys.stderr)
