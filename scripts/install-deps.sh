@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
 	gcc meson ninja-build pkg-config
 	linux-libc-dev libcriterion-dev
+	libslirp-dev libglib2.0-dev # user-mode networking (lib/net/user.c); slirp.pc needs glib
 	zlib1g-dev liblzma-dev liblz4-dev libzstd-dev libbz2-dev
 	python3 python3-pytest
 	abigail-tools # ABI check (tests/abi)
@@ -19,6 +20,7 @@ packages=(
 	# dpkg-deb and its modules resolved with kmod; setpriv (util-linux) runs
 	# commands as the caller; pgrep (procps) in its own tests
 	kmod util-linux procps
+	iproute2 # tap, bridge and veth for the virtio-net tests
 )
 
 missing=()

@@ -112,6 +112,14 @@ GLUE_API int glue_virtq_pop(struct glue_virtq *q, struct glue_virtq_chain **out)
  */
 GLUE_API void glue_virtq_push(struct glue_virtq *q, struct glue_virtq_chain *c, uint32_t len);
 
+/*
+ * Push n chains (len[i] bytes written into c[i]) and publish them with one
+ * used-index update, so the driver sees all or none of them: virtio-net's
+ * mergeable receive buffers of one frame.
+ */
+GLUE_API void glue_virtq_push_n(struct glue_virtq *q, struct glue_virtq_chain *const *c,
+				const uint32_t *len, unsigned int n);
+
 /* Chains popped and not yet pushed since the last enable. */
 GLUE_API unsigned int glue_virtq_inflight(const struct glue_virtq *q);
 

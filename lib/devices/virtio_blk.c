@@ -283,35 +283,16 @@ static uint32_t handle(struct blk_queue *bq, struct glue_virtq_chain *c)
 	return written + 1;
 }
 
+static uint32_t serve_chain(void *ctx, struct glue_virtq_chain *c)
+{
+	return handle(ctx, c);
+}
+
 static uint64_t serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue)
 {
-	struct blk_queue *bq = ctx;
-	struct glue_virtq *q = glue_virtio_dev_queue(vdev, queue);
-	bool more = true;
+	static const struct vworker_drain_ops ops = {.chain = serve_chain};
 
-	if (!q)
-		return 0;
-	while (more) {
-		struct glue_virtq_chain *c;
-		int k;
-
-		glue_virtq_kicks_off(q);
-		while ((k = glue_virtq_pop(q, &c)) != 0) {
-			if (k == -EBADMSG)
-				continue;
-			if (k == -ENOMEM) {
-				glue_virtq_kicks_on(q);
-				glue_virtio_dev_signal(vdev, queue);
-				return 1000000; /* try again in a millisecond */
-			}
-			if (k < 0)
-				break;
-			glue_virtq_push(q, c, handle(bq, c));
-		}
-		more = glue_virtq_kicks_on(q);
-		glue_virtio_dev_signal(vdev, queue);
-	}
-	return 0;
+	return vworker_drain(vdev, queue, &ops, ctx);
 }
 
 static void blk_config_read(void *ctx, uint32_t off, void *data, uint32_t len)

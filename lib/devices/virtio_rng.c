@@ -54,65 +54,48 @@ static size_t allowance(struct rng *r, size_t want)
 	return want < r->tokens ? want : (size_t)r->tokens;
 }
 
-/* Serve what is in the queue; with a rate limit, come back when a few
- * bytes have dripped into the bucket. */
-static uint64_t serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue)
+/* With a rate limit: come back when a few bytes have dripped into the bucket. */
+static uint64_t serve_ready(void *ctx)
 {
 	struct rng *r = ctx;
-	struct glue_virtq *q = glue_virtio_dev_queue(vdev, queue);
-	uint8_t buf[4096];
-	bool more = true;
 
-	if (!q)
+	if (!r->rate || allowance(r, 1) > 0)
 		return 0;
-	while (more) {
-		glue_virtq_kicks_off(q);
-		for (;;) {
-			struct glue_virtq_chain *c;
-			size_t want, n, done = 0;
-			int k;
+	return GLUE_MAX(GLUE_MIN(64 * 1000000000ULL / r->rate, 100000000ULL), 1000ULL);
+}
 
-			if (r->rate && allowance(r, 1) == 0) {
-				uint64_t ns = 64 * 1000000000ULL / r->rate;
+static uint32_t serve_chain(void *ctx, struct glue_virtq_chain *c)
+{
+	struct rng *r = ctx;
+	uint8_t buf[4096];
+	size_t want, n, done = 0;
 
-				glue_virtq_kicks_on(q);
-				glue_virtio_dev_signal(vdev, queue);
-				return GLUE_MAX(GLUE_MIN(ns, 100000000ULL), 1000ULL);
-			}
-			k = glue_virtq_pop(q, &c);
-			if (k == -EBADMSG)
-				continue; /* given back empty; the next may be fine */
-			if (k == -ENOMEM) {
-				glue_virtq_kicks_on(q);
-				glue_virtio_dev_signal(vdev, queue);
-				return 1000000; /* try again in a millisecond */
-			}
-			if (k <= 0)
-				break; /* empty, or broken (signal reports it) */
-			want = GLUE_MIN((size_t)c->in_len, (size_t)GLUE_VIRTIO_RNG_MAX_REQUEST);
-			want = allowance(r, want);
-			while (done < want) {
-				ssize_t got;
+	want = GLUE_MIN((size_t)c->in_len, (size_t)GLUE_VIRTIO_RNG_MAX_REQUEST);
+	want = allowance(r, want);
+	while (done < want) {
+		ssize_t got;
 
-				n = GLUE_MIN(want - done, sizeof(buf));
-				got = getrandom(buf, n, 0);
-				if (got <= 0) {
-					if (got < 0 && errno == EINTR)
-						continue;
-					break;
-				}
-				glue_virtq_chain_write(c, done, buf, (size_t)got);
-				done += (size_t)got;
-			}
-			if (r->rate)
-				r->tokens -= (double)done;
-			glue_virtq_push(q, c, (uint32_t)done);
+		n = GLUE_MIN(want - done, sizeof(buf));
+		got = getrandom(buf, n, 0);
+		if (got <= 0) {
+			if (got < 0 && errno == EINTR)
+				continue;
+			break;
 		}
-		more = glue_virtq_kicks_on(q);
-		glue_virtio_dev_signal(vdev, queue);
+		glue_virtq_chain_write(c, done, buf, (size_t)got);
+		done += (size_t)got;
 	}
+	if (r->rate)
+		r->tokens -= (double)done;
 	explicit_bzero(buf, sizeof(buf));
-	return 0;
+	return (uint32_t)done;
+}
+
+static uint64_t serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue)
+{
+	static const struct vworker_drain_ops ops = {.chain = serve_chain, .ready = serve_ready};
+
+	return vworker_drain(vdev, queue, &ops, ctx);
 }
 
 static int rng_activate(void *ctx, struct glue_virtio_dev *vdev)

@@ -168,16 +168,27 @@ bool glue_virtq_broken(const struct glue_virtq *q)
 #define BROKEN(q, ...) \
 	((q)->broken = true, glue_err(-EIO, "virtqueue broken by the driver: " __VA_ARGS__))
 
-static void put_used(struct glue_virtq *q, uint16_t head, uint32_t len)
+/* An element, not yet published. */
+static void put_used_elem(struct glue_virtq *q, uint16_t head, uint32_t len)
 {
 	struct vring_used_elem *e = &q->used->ring[q->used_idx & (q->size - 1)];
 
 	__atomic_store_n(&e->id, htole32(head), __ATOMIC_RELAXED);
 	__atomic_store_n(&e->len, htole32(len), __ATOMIC_RELAXED);
-	/* The element before the index that publishes it. */
 	q->used_idx++;
-	store16(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
 	q->unsignalled++;
+}
+
+static void publish_used(struct glue_virtq *q)
+{
+	/* The elements before the index that publishes them. */
+	store16(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
+}
+
+static void put_used(struct glue_virtq *q, uint16_t head, uint32_t len)
+{
+	put_used_elem(q, head, len);
+	publish_used(q);
 }
 
 struct walk {
@@ -348,6 +359,25 @@ void glue_virtq_push(struct glue_virtq *q, struct glue_virtq_chain *c, uint32_t 
 		q->inflight--;
 	}
 	free(c);
+}
+
+void glue_virtq_push_n(struct glue_virtq *q, struct glue_virtq_chain *const *c,
+		       const uint32_t *len, unsigned int n)
+{
+	bool any = false;
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (!c[i])
+			continue;
+		if (q->ready && c[i]->queue == q && c[i]->generation == q->generation) {
+			put_used_elem(q, c[i]->head, GLUE_MIN(len[i], c[i]->in_len));
+			q->inflight--;
+			any = true;
+		}
+		free(c[i]);
+	}
+	if (any)
+		publish_used(q);
 }
 
 unsigned int glue_virtq_inflight(const struct glue_virtq *q)

@@ -1,13 +1,21 @@
 // SPDX-License-Identifier: MIT
 /* One thread per virtqueue (see worker.h). */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <sys/eventfd.h>
+
+#include <glue/virtio.h>
+#include <glue/virtq.h>
 
 #include "core/err.h"
+#include "core/util.h"
 #include "virtio/worker.h"
 
 struct vworker {
@@ -21,7 +29,41 @@ struct vworker {
 	struct glue_virtio_dev *vdev; /* set while active */
 	bool kicked, paused, stopping;
 	bool busy; /* in fn: on the queue */
+	/* With a watched fd the thread sleeps in poll(2), woken through efd. */
+	int fd, efd;
+	bool watch; /* fd readable counts as a kick */
 };
+
+static void wake(struct vworker *w)
+{
+	pthread_cond_broadcast(&w->cond);
+	if (w->efd >= 0) {
+		uint64_t one = 1;
+
+		if (write(w->efd, &one, sizeof(one)) < 0) {
+			/* EAGAIN: the counter is already non-zero, the wakeup pending */
+		}
+	}
+}
+
+/* Sleep until woken, the fd is readable (when watched) or timeout_ms passes
+ * (-1: no timeout); w->lock held, dropped while asleep. */
+static void sleep_poll(struct vworker *w, int timeout_ms)
+{
+	struct pollfd p[2] = {{.fd = w->efd, .events = POLLIN}, {.fd = w->fd, .events = POLLIN}};
+	nfds_t n = w->watch && !w->paused && w->vdev ? 2 : 1;
+	uint64_t v;
+
+	pthread_mutex_unlock(&w->lock);
+	if (poll(p, n, timeout_ms) > 0 && (p[0].revents & POLLIN)) {
+		if (read(w->efd, &v, sizeof(v)) < 0) {
+			/* EAGAIN: another reader got there; nothing lost */
+		}
+	}
+	pthread_mutex_lock(&w->lock);
+	if (n == 2 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+		w->kicked = true;
+}
 
 static void *worker_main(void *p)
 {
@@ -32,8 +74,12 @@ static void *worker_main(void *p)
 		struct glue_virtio_dev *vdev;
 		uint64_t again;
 
-		while (!w->stopping && (w->paused || !w->vdev || !w->kicked))
-			pthread_cond_wait(&w->cond, &w->lock);
+		while (!w->stopping && (w->paused || !w->vdev || !w->kicked)) {
+			if (w->efd >= 0)
+				sleep_poll(w, -1);
+			else
+				pthread_cond_wait(&w->cond, &w->lock);
+		}
 		if (w->stopping)
 			break;
 		w->kicked = false;
@@ -46,7 +92,11 @@ static void *worker_main(void *p)
 		pthread_mutex_lock(&w->lock);
 		w->busy = false;
 		pthread_cond_broadcast(&w->cond);
-		if (again && w->vdev && !w->stopping) {
+		if (again && w->vdev && !w->stopping && w->efd >= 0) {
+			w->kicked = true;
+			sleep_poll(w,
+				   (int)GLUE_MIN((again + 999999) / 1000000, (uint64_t)INT32_MAX));
+		} else if (again && w->vdev && !w->stopping) {
 			struct timespec ts;
 
 			/* Come back then, or sooner when woken (a kick, pause, reset). */
@@ -67,6 +117,12 @@ static void *worker_main(void *p)
 
 int vworker_new(struct vworker **out, const char *name, uint16_t queue, vworker_fn fn, void *ctx)
 {
+	return vworker_new_fd(out, name, queue, fn, ctx, -1);
+}
+
+int vworker_new_fd(struct vworker **out, const char *name, uint16_t queue, vworker_fn fn, void *ctx,
+		   int fd)
+{
 	struct vworker *w;
 	int e;
 
@@ -77,6 +133,17 @@ int vworker_new(struct vworker **out, const char *name, uint16_t queue, vworker_
 	w->fn = fn;
 	w->ctx = ctx;
 	w->queue = queue;
+	w->fd = fd;
+	w->efd = -1;
+	if (fd >= 0) {
+		w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (w->efd < 0) {
+			e = errno;
+			free(w);
+			return glue_err_sys(-e, "%s: eventfd", name);
+		}
+		w->watch = true;
+	}
 	pthread_condattr_t ca;
 
 	pthread_mutex_init(&w->lock, NULL);
@@ -89,6 +156,8 @@ int vworker_new(struct vworker **out, const char *name, uint16_t queue, vworker_
 	if (e) {
 		pthread_cond_destroy(&w->cond);
 		pthread_mutex_destroy(&w->lock);
+		if (w->efd >= 0)
+			close(w->efd);
 		free(w);
 		return glue_err_sys(-e, "%s: cannot start its thread", name);
 	}
@@ -103,11 +172,13 @@ void vworker_free(struct vworker *w)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->stopping = true;
-	pthread_cond_broadcast(&w->cond);
+	wake(w);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
+	if (w->efd >= 0)
+		close(w->efd);
 	free(w);
 }
 
@@ -122,7 +193,7 @@ void vworker_activate(struct vworker *w, struct glue_virtio_dev *vdev)
 	pthread_mutex_lock(&w->lock);
 	w->vdev = vdev;
 	w->kicked = true;
-	pthread_cond_broadcast(&w->cond);
+	wake(w);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -131,7 +202,7 @@ void vworker_reset(struct vworker *w)
 	pthread_mutex_lock(&w->lock);
 	w->vdev = NULL;
 	w->kicked = false;
-	pthread_cond_broadcast(&w->cond);
+	wake(w);
 	wait_idle(w);
 	pthread_mutex_unlock(&w->lock);
 }
@@ -140,7 +211,7 @@ void vworker_kick(struct vworker *w)
 {
 	pthread_mutex_lock(&w->lock);
 	w->kicked = true;
-	pthread_cond_broadcast(&w->cond);
+	wake(w);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -157,6 +228,54 @@ void vworker_resume(struct vworker *w)
 	pthread_mutex_lock(&w->lock);
 	w->paused = false;
 	w->kicked = true; /* what the driver queued meanwhile */
-	pthread_cond_broadcast(&w->cond);
+	wake(w);
 	pthread_mutex_unlock(&w->lock);
+}
+
+void vworker_watch(struct vworker *w, bool on)
+{
+	pthread_mutex_lock(&w->lock);
+	w->watch = on && w->fd >= 0;
+	pthread_mutex_unlock(&w->lock);
+}
+
+uint64_t vworker_drain(struct glue_virtio_dev *vdev, uint16_t queue,
+		       const struct vworker_drain_ops *ops, void *ctx)
+{
+	struct glue_virtq *q = glue_virtio_dev_queue(vdev, queue);
+	bool more = true;
+
+	if (!q)
+		return 0;
+	while (more) {
+		glue_virtq_kicks_off(q);
+		for (;;) {
+			struct glue_virtq_chain *c;
+			uint64_t wait = ops->ready ? ops->ready(ctx) : 0;
+			int k;
+
+			if (wait) {
+				glue_virtq_kicks_on(q);
+				glue_virtio_dev_signal(vdev, queue);
+				return wait;
+			}
+			k = glue_virtq_pop(q, &c);
+			if (k == -EBADMSG) {
+				if (ops->bad)
+					ops->bad(ctx);
+				continue; /* given back empty; the next may be fine */
+			}
+			if (k == -ENOMEM) {
+				glue_virtq_kicks_on(q);
+				glue_virtio_dev_signal(vdev, queue);
+				return 1000000; /* try again in a millisecond */
+			}
+			if (k <= 0)
+				break; /* empty, or broken (the signal reports it) */
+			glue_virtq_push(q, c, ops->chain(ctx, c));
+		}
+		more = glue_virtq_kicks_on(q);
+		glue_virtio_dev_signal(vdev, queue);
+	}
+	return 0;
 }

@@ -7,9 +7,11 @@
 #ifndef GLUE_INTERNAL_VIRTIO_WORKER_H
 #define GLUE_INTERNAL_VIRTIO_WORKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct glue_virtio_dev;
+struct glue_virtq_chain;
 struct vworker;
 
 /*
@@ -20,6 +22,15 @@ struct vworker;
 typedef uint64_t (*vworker_fn)(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue);
 
 int vworker_new(struct vworker **out, const char *name, uint16_t queue, vworker_fn fn, void *ctx);
+/*
+ * A worker that also runs when fd is readable (a network backend), while
+ * watched: from the start, and after vworker_watch(w, true). fd stays the
+ * caller's.
+ */
+int vworker_new_fd(struct vworker **out, const char *name, uint16_t queue, vworker_fn fn, void *ctx,
+		   int fd);
+/* Watch the fd or not (fn calls it: off while there is nowhere to put what it brings). */
+void vworker_watch(struct vworker *w, bool on);
 /* Stops and joins the thread. Accepts NULL. */
 void vworker_free(struct vworker *w);
 /* Start serving vdev (its buffers may be there before the first kick). */
@@ -30,5 +41,23 @@ void vworker_kick(struct vworker *w);
 /* Quiesce (returns once the thread is idle) and go on. */
 void vworker_pause(struct vworker *w);
 void vworker_resume(struct vworker *w);
+
+/*
+ * The loop of a queue whose chains are handled one by one: serve queue
+ * `queue` of vdev until the driver adds no more, with its notifications off
+ * meanwhile (and looked at again once they are back on), signalling the
+ * driver for what was used. Returns what a vworker_fn returns.
+ */
+struct vworker_drain_ops {
+	/* Handle one chain: the bytes written into it; it is pushed with them. */
+	uint32_t (*chain)(void *ctx, struct glue_virtq_chain *c);
+	/* Optional, before each chain: 0 to go on, or nanoseconds to wait (a rate limit). */
+	uint64_t (*ready)(void *ctx);
+	/* Optional: a malformed chain, which the queue gave back empty. */
+	void (*bad)(void *ctx);
+};
+
+uint64_t vworker_drain(struct glue_virtio_dev *vdev, uint16_t queue,
+		       const struct vworker_drain_ops *ops, void *ctx);
 
 #endif

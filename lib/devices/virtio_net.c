@@ -1,0 +1,870 @@
+// SPDX-License-Identifier: MIT
+/*
+ * virtio-net on a network backend (see <glue/virtio_net.h>).
+ *
+ * Receive: one frame at a time from the backend into a buffer of the
+ * device's own, then copied into as many of the guest's buffers as it needs
+ * (MRG_RXBUF) or into one; buffers taken for a frame that does not fit yet
+ * are held for it, so nothing is given back empty. The used entries of one
+ * frame are published together. While the guest has no buffers the worker
+ * stops watching the backend and waits for the guest's kick.
+ *
+ * Transmit: the header is read once into the device's memory, checked, and
+ * that copy is what the backend gets; the frame itself goes from guest
+ * memory to the backend without a copy.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/virtio_ids.h>
+#include <linux/virtio_net.h>
+
+#include <glue/net.h>
+#include <glue/virtio.h>
+#include <glue/virtio_net.h>
+#include <glue/virtq.h>
+
+#include "core/err.h"
+#include "core/util.h"
+#include "virtio/worker.h"
+
+enum { RXQ = 0, TXQ = 1, CTRLQ = 2, NQUEUES = 3 };
+
+#define ETH_HLEN 14
+#define CONFIG_SIZE 10 /* mac, status, max_virtqueue_pairs */
+/* Most guest buffers one received frame may take (64 KiB in 1 KiB buffers). */
+#define MAX_HELD 80
+/* Frames per worker round before it looks at its other duties. */
+#define RX_BUDGET 256
+/* How often the backend's link is looked at while nothing else happens. */
+#define LINK_POLL_NS 1000000000ULL
+
+struct net {
+	struct glue_net_backend be;
+	struct vworker *worker[NQUEUES];
+
+	pthread_mutex_t lock; /* everything below up to the workers' own */
+	uint8_t mac[6];
+	uint16_t status;	      /* VIRTIO_NET_S_* as the guest sees it */
+	bool link_api;		      /* glue_virtio_net_set_link() */
+	bool link_backend;	      /* the backend's last word */
+	struct glue_virtio_dev *vdev; /* while active */
+	uint64_t features;	      /* negotiated, while active */
+	/* the receive filter (CTRL_RX, CTRL_MAC) */
+	bool promisc, allmulti, alluni, nomulti, nouni, nobcast;
+	bool uc_overflow, mc_overflow;
+	unsigned int nuc, nmc;
+	uint8_t uc[GLUE_VIRTIO_NET_MAC_TABLE][6], mc[GLUE_VIRTIO_NET_MAC_TABLE][6];
+
+	_Atomic uint64_t rx_frames, rx_bytes, rx_dropped, rx_filtered;
+	_Atomic uint64_t tx_frames, tx_bytes, tx_dropped, tx_bad;
+
+	/* the receive worker's own */
+	uint8_t *rxbuf; /* header + frame */
+	size_t rxlen;	/* a frame waiting for buffers (0: none) */
+	struct glue_virtq_chain *held[MAX_HELD];
+	unsigned int nheld;
+	/* the transmit worker's own */
+	struct glue_virtio_dev *vdev_tx; /* what tx_serve was called for */
+	struct iovec txiov[GLUE_VIRTQ_MAX_SEGS + 1];
+};
+
+static const struct glue_virtio_device_ops net_ops;
+
+static bool has(uint64_t features, unsigned int bit)
+{
+	return features & (1ULL << bit);
+}
+
+static void count(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* ---- config space and link ---- */
+
+/* The status the guest should see now; n->lock held. Returns true on a change. */
+static bool update_status_locked(struct net *n)
+{
+	uint16_t s = n->status & ~VIRTIO_NET_S_LINK_UP;
+
+	if (n->link_api && n->link_backend)
+		s |= VIRTIO_NET_S_LINK_UP;
+	if (s == n->status)
+		return false;
+	n->status = s;
+	return true;
+}
+
+/* After a config change: tell the driver, if there is one. */
+static void config_changed(struct net *n, bool changed)
+{
+	struct glue_virtio_dev *vdev;
+
+	if (!changed)
+		return;
+	pthread_mutex_lock(&n->lock);
+	vdev = n->vdev;
+	pthread_mutex_unlock(&n->lock);
+	/* vdev stays valid: reset waits for the workers, and callers are them or the embedder */
+	if (vdev)
+		glue_virtio_dev_config_changed(vdev);
+}
+
+static void net_config_read(void *ctx, uint32_t off, void *data, uint32_t len)
+{
+	struct net *n = ctx;
+	uint8_t cfg[CONFIG_SIZE];
+	uint16_t v;
+
+	pthread_mutex_lock(&n->lock);
+	memcpy(cfg, n->mac, 6);
+	v = htole16(n->status);
+	memcpy(cfg + 6, &v, 2);
+	v = htole16(1); /* max_virtqueue_pairs (meaningful with MQ only) */
+	memcpy(cfg + 8, &v, 2);
+	pthread_mutex_unlock(&n->lock);
+	memcpy(data, cfg + off, len);
+}
+
+/* The backend's link, looked at from the receive worker. */
+static void poll_link(struct net *n)
+{
+	bool up, changed;
+
+	if (!n->be.ops->link_up)
+		return;
+	up = n->be.ops->link_up(n->be.ctx);
+	pthread_mutex_lock(&n->lock);
+	n->link_backend = up;
+	changed = update_status_locked(n);
+	pthread_mutex_unlock(&n->lock);
+	config_changed(n, changed);
+}
+
+/* ---- receive ---- */
+
+static bool mac_in(const uint8_t (*table)[6], unsigned int n, const uint8_t *mac)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (!memcmp(table[i], mac, 6))
+			return true;
+	return false;
+}
+
+/* Does the guest's receive filter let a frame to dst in? */
+static bool rx_accept(struct net *n, const uint8_t *dst)
+{
+	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	bool ok;
+
+	pthread_mutex_lock(&n->lock);
+	if (n->promisc)
+		ok = true;
+	else if (!memcmp(dst, bcast, 6))
+		ok = !n->nobcast;
+	else if (dst[0] & 1)
+		ok = !n->nomulti && (n->allmulti || n->mc_overflow || mac_in(n->mc, n->nmc, dst));
+	else
+		ok = !n->nouni && (n->alluni || n->uc_overflow || !memcmp(dst, n->mac, 6) ||
+				   mac_in(n->uc, n->nuc, dst));
+	pthread_mutex_unlock(&n->lock);
+	return ok;
+}
+
+/*
+ * Make the header in rxbuf what the guest may see: with a backend header,
+ * flags and segmentation only as negotiated (false: a frame the guest
+ * cannot take); without one, all zero.
+ */
+static bool rx_fix_header(struct net *n, uint64_t f)
+{
+	struct virtio_net_hdr_v1 *h = (struct virtio_net_hdr_v1 *)n->rxbuf;
+	uint8_t gso;
+
+	if (!n->be.vnet_hdr) {
+		memset(h, 0, sizeof(*h));
+		return true;
+	}
+	if (!has(f, VIRTIO_NET_F_GUEST_CSUM))
+		h->flags = 0;
+	h->flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID;
+	gso = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+	if (gso == VIRTIO_NET_HDR_GSO_NONE)
+		return !(h->gso_type & VIRTIO_NET_HDR_GSO_ECN);
+	if (gso == VIRTIO_NET_HDR_GSO_TCPV4 && !has(f, VIRTIO_NET_F_GUEST_TSO4))
+		return false;
+	if (gso == VIRTIO_NET_HDR_GSO_TCPV6 && !has(f, VIRTIO_NET_F_GUEST_TSO6))
+		return false;
+	if (gso != VIRTIO_NET_HDR_GSO_TCPV4 && gso != VIRTIO_NET_HDR_GSO_TCPV6)
+		return false;
+	if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !has(f, VIRTIO_NET_F_GUEST_ECN))
+		return false;
+	return true;
+}
+
+static void rx_drop_frame(struct net *n)
+{
+	count(&n->rx_dropped, 1);
+	n->rxlen = 0;
+}
+
+/*
+ * Put the waiting frame into held buffers, taking more from q as needed.
+ * 1: delivered (or dropped), 0: the guest has no more buffers now,
+ * negative: stop (-ENOMEM: later; -EIO: the queue is broken).
+ */
+static int rx_deliver(struct net *n, struct glue_virtq *q, bool mrg)
+{
+	struct glue_virtq_chain *c;
+	uint32_t lens[MAX_HELD];
+	size_t cap = 0, off = 0;
+	unsigned int used = 0;
+	uint16_t nb;
+
+	for (unsigned int i = 0; i < n->nheld; i++)
+		cap += n->held[i]->in_len;
+	for (;;) {
+		/* Without MRG_RXBUF a frame takes one buffer, the first. */
+		if (n->nheld && (mrg ? cap >= n->rxlen : n->held[0]->in_len >= n->rxlen))
+			break;
+		if (n->nheld && !mrg) {
+			rx_drop_frame(n); /* longer than the buffers the guest gives */
+			return 1;
+		}
+		if (n->nheld == MAX_HELD) {
+			rx_drop_frame(n); /* would take more buffers than a frame may */
+			return 1;
+		}
+		int k = glue_virtq_pop(q, &c);
+
+		if (k == -EBADMSG)
+			continue;
+		if (k < 0)
+			return k;
+		if (k == 0)
+			return 0;
+		/* The first buffer must hold the header whole. */
+		if (n->nheld == 0 && c->in_len < GLUE_NET_HDR_LEN) {
+			glue_virtq_push(q, c, 0);
+			continue;
+		}
+		n->held[n->nheld++] = c;
+		cap += c->in_len;
+	}
+	while (off < n->rxlen) {
+		c = n->held[used];
+		lens[used] = (uint32_t)glue_virtq_chain_write(
+			c, 0, n->rxbuf + off, GLUE_MIN((size_t)c->in_len, n->rxlen - off));
+		off += lens[used++];
+	}
+	nb = htole16((uint16_t)used);
+	glue_virtq_chain_write(n->held[0], offsetof(struct virtio_net_hdr_v1, num_buffers), &nb,
+			       sizeof(nb));
+	glue_virtq_push_n(q, n->held, lens, used);
+	memmove(n->held, n->held + used, (n->nheld - used) * sizeof(n->held[0]));
+	n->nheld -= used;
+	count(&n->rx_frames, 1);
+	count(&n->rx_bytes, n->rxlen - GLUE_NET_HDR_LEN);
+	n->rxlen = 0;
+	return 1;
+}
+
+/* Read the next frame from the backend into rxbuf: 1, 0 (none), negative errno. */
+static int rx_fetch(struct net *n, uint64_t f)
+{
+	size_t hdr = n->be.vnet_hdr ? 0 : GLUE_NET_HDR_LEN;
+	ssize_t r = n->be.ops->recv(n->be.ctx, n->rxbuf + hdr,
+				    GLUE_NET_HDR_LEN + GLUE_NET_MAX_FRAME - hdr);
+
+	if (r == -EAGAIN)
+		return 0;
+	if (r < 0)
+		return (int)r;
+	if ((size_t)r + hdr < GLUE_NET_HDR_LEN + ETH_HLEN || !rx_fix_header(n, f)) {
+		count(&n->rx_dropped, 1);
+		return 1; /* nothing waiting: read on */
+	}
+	if (!rx_accept(n, n->rxbuf + GLUE_NET_HDR_LEN)) {
+		count(&n->rx_filtered, 1);
+		return 1;
+	}
+	n->rxlen = (size_t)r + hdr;
+	return 1;
+}
+
+static uint64_t rx_serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue)
+{
+	struct net *n = ctx;
+	struct glue_virtq *q = glue_virtio_dev_queue(vdev, RXQ);
+	uint64_t f = glue_virtio_dev_features(vdev);
+	bool mrg = has(f, VIRTIO_NET_F_MRG_RXBUF);
+	uint64_t again = n->be.ops->link_up ? LINK_POLL_NS : 0;
+	int budget = RX_BUDGET;
+
+	poll_link(n);
+	if (!q) {
+		vworker_watch(n->worker[RXQ], false); /* nowhere to put frames */
+		return again;
+	}
+	vworker_watch(n->worker[RXQ], true);
+	glue_virtq_kicks_off(q);
+	while (budget-- > 0) {
+		int k;
+
+		if (!n->rxlen) {
+			k = rx_fetch(n, f);
+			if (k == 0)
+				break; /* the backend is empty: sleep on its fd */
+			if (k < 0) {
+				again = 1000000; /* e.g. a tap that is down: look again soon */
+				break;
+			}
+			if (!n->rxlen)
+				continue;
+		}
+		k = rx_deliver(n, q, mrg);
+		if (k == 0) {
+			/* No buffers: wait for the guest's kick, not the backend. */
+			if (glue_virtq_kicks_on(q)) {
+				glue_virtq_kicks_off(q);
+				continue;
+			}
+			vworker_watch(n->worker[RXQ], false);
+			glue_virtio_dev_signal(vdev, RXQ);
+			return again;
+		}
+		if (k == -ENOMEM) {
+			again = 1000000;
+			break;
+		}
+		if (k < 0) {
+			vworker_watch(n->worker[RXQ], false); /* broken: the reset will follow */
+			break;
+		}
+	}
+	if (budget < 0)
+		again = 1; /* more may be waiting: come back at once, after a look around */
+	glue_virtq_kicks_on(q);
+	glue_virtio_dev_signal(vdev, RXQ);
+	return again;
+}
+
+static void rx_release_held(struct net *n)
+{
+	/* From a queue life that ended: nothing to give back, only memory to free. */
+	for (unsigned int i = 0; i < n->nheld; i++)
+		free(n->held[i]);
+	n->nheld = 0;
+	n->rxlen = 0;
+}
+
+/* ---- transmit ---- */
+
+/* Is the guest's header one this frame of len bytes may have, with features f? */
+static bool tx_header_ok(const struct net *n, struct virtio_net_hdr_v1 *h, size_t len, uint64_t f)
+{
+	uint16_t csum_start = le16toh(h->csum_start), csum_offset = le16toh(h->csum_offset);
+	uint8_t gso = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+
+	h->flags &= ~VIRTIO_NET_HDR_F_DATA_VALID; /* meaningless this way */
+	if (h->flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
+		return false;
+	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		if (!has(f, VIRTIO_NET_F_CSUM) || !n->be.vnet_hdr)
+			return false;
+		if ((size_t)csum_start + csum_offset + 2 > len)
+			return false;
+	}
+	if (gso == VIRTIO_NET_HDR_GSO_NONE)
+		return !(h->gso_type & VIRTIO_NET_HDR_GSO_ECN);
+	if (!n->be.vnet_hdr || !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return false;
+	if (gso == VIRTIO_NET_HDR_GSO_TCPV4   ? !has(f, VIRTIO_NET_F_HOST_TSO4)
+	    : gso == VIRTIO_NET_HDR_GSO_TCPV6 ? !has(f, VIRTIO_NET_F_HOST_TSO6)
+					      : true)
+		return false;
+	if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !has(f, VIRTIO_NET_F_HOST_ECN))
+		return false;
+	return le16toh(h->gso_size) > 0 && le16toh(h->hdr_len) <= len;
+}
+
+/* Send one chain's frame; false when it was malformed. */
+static bool tx_one(struct net *n, const struct glue_virtq_chain *c, uint64_t f)
+{
+	struct virtio_net_hdr_v1 h;
+	size_t len, skip = GLUE_NET_HDR_LEN;
+	int niov = 0, r;
+
+	if (c->out_len < GLUE_NET_HDR_LEN + ETH_HLEN ||
+	    c->out_len - GLUE_NET_HDR_LEN > GLUE_NET_MAX_FRAME)
+		return false;
+	len = c->out_len - GLUE_NET_HDR_LEN;
+	glue_virtq_chain_read(c, 0, &h, sizeof(h));
+	if (!tx_header_ok(n, &h, len, f))
+		return false;
+	if (n->be.vnet_hdr) {
+		h.num_buffers = 0;
+		n->txiov[niov++] = (struct iovec){.iov_base = &h, .iov_len = sizeof(h)};
+	}
+	/* The frame: the readable buffers past the header, straight from the guest. */
+	for (uint16_t i = 0; i < c->nout; i++) {
+		const struct iovec *v = &c->iov[i];
+
+		if (skip >= v->iov_len) {
+			skip -= v->iov_len;
+			continue;
+		}
+		n->txiov[niov++] = (struct iovec){.iov_base = (uint8_t *)v->iov_base + skip,
+						  .iov_len = v->iov_len - skip};
+		skip = 0;
+	}
+	r = n->be.ops->send(n->be.ctx, n->txiov, niov);
+	if (r < 0) {
+		count(&n->tx_dropped, 1);
+	} else {
+		count(&n->tx_frames, 1);
+		count(&n->tx_bytes, len);
+	}
+	return true;
+}
+
+static uint32_t tx_chain(void *ctx, struct glue_virtq_chain *c)
+{
+	struct net *n = ctx;
+
+	if (!tx_one(n, c, glue_virtio_dev_features(n->vdev_tx)))
+		count(&n->tx_bad, 1);
+	return 0;
+}
+
+static void tx_bad(void *ctx)
+{
+	count(&((struct net *)ctx)->tx_bad, 1);
+}
+
+static uint64_t tx_serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue)
+{
+	static const struct vworker_drain_ops ops = {.chain = tx_chain, .bad = tx_bad};
+	struct net *n = ctx;
+
+	n->vdev_tx = vdev;
+	return vworker_drain(vdev, TXQ, &ops, ctx);
+}
+
+/* ---- control ---- */
+
+static uint8_t ctrl_rx(struct net *n, uint8_t cmd, const uint8_t *data, size_t len, uint64_t f)
+{
+	bool on;
+
+	if (len < 1)
+		return VIRTIO_NET_ERR;
+	on = data[0];
+	if (cmd > VIRTIO_NET_CTRL_RX_ALLMULTI && !has(f, VIRTIO_NET_F_CTRL_RX_EXTRA))
+		return VIRTIO_NET_ERR;
+	pthread_mutex_lock(&n->lock);
+	switch (cmd) {
+	case VIRTIO_NET_CTRL_RX_PROMISC:
+		n->promisc = on;
+		break;
+	case VIRTIO_NET_CTRL_RX_ALLMULTI:
+		n->allmulti = on;
+		break;
+	case VIRTIO_NET_CTRL_RX_ALLUNI:
+		n->alluni = on;
+		break;
+	case VIRTIO_NET_CTRL_RX_NOMULTI:
+		n->nomulti = on;
+		break;
+	case VIRTIO_NET_CTRL_RX_NOUNI:
+		n->nouni = on;
+		break;
+	case VIRTIO_NET_CTRL_RX_NOBCAST:
+		n->nobcast = on;
+		break;
+	default:
+		pthread_mutex_unlock(&n->lock);
+		return VIRTIO_NET_ERR;
+	}
+	pthread_mutex_unlock(&n->lock);
+	return VIRTIO_NET_OK;
+}
+
+/* One table of TABLE_SET at *off: its entry count, then the entries. */
+static bool mac_table(const uint8_t *data, size_t len, size_t *off, uint8_t (*table)[6],
+		      unsigned int *n, bool *overflow)
+{
+	uint32_t entries;
+
+	if (len - *off < 4)
+		return false;
+	memcpy(&entries, data + *off, 4);
+	entries = le32toh(entries);
+	*off += 4;
+	if (entries > (len - *off) / 6)
+		return false;
+	*overflow = entries > GLUE_VIRTIO_NET_MAC_TABLE;
+	*n = *overflow ? 0 : entries;
+	if (!*overflow)
+		memcpy(table, data + *off, (size_t)entries * 6);
+	*off += (size_t)entries * 6;
+	return true;
+}
+
+static uint8_t ctrl_mac(struct net *n, uint8_t cmd, const uint8_t *data, size_t len, uint64_t f)
+{
+	uint8_t uc[GLUE_VIRTIO_NET_MAC_TABLE][6], mc[GLUE_VIRTIO_NET_MAC_TABLE][6];
+	unsigned int nuc = 0, nmc = 0;
+	bool uco, mco;
+	size_t off = 0;
+
+	if (cmd == VIRTIO_NET_CTRL_MAC_ADDR_SET) {
+		if (!has(f, VIRTIO_NET_F_CTRL_MAC_ADDR) || len < 6 || (data[0] & 1))
+			return VIRTIO_NET_ERR;
+		pthread_mutex_lock(&n->lock);
+		memcpy(n->mac, data, 6);
+		pthread_mutex_unlock(&n->lock);
+		return VIRTIO_NET_OK;
+	}
+	if (cmd != VIRTIO_NET_CTRL_MAC_TABLE_SET)
+		return VIRTIO_NET_ERR;
+	if (!mac_table(data, len, &off, uc, &nuc, &uco) ||
+	    !mac_table(data, len, &off, mc, &nmc, &mco))
+		return VIRTIO_NET_ERR;
+	pthread_mutex_lock(&n->lock);
+	memcpy(n->uc, uc, sizeof(uc));
+	memcpy(n->mc, mc, sizeof(mc));
+	n->nuc = nuc;
+	n->nmc = nmc;
+	n->uc_overflow = uco;
+	n->mc_overflow = mco;
+	pthread_mutex_unlock(&n->lock);
+	return VIRTIO_NET_OK;
+}
+
+static uint8_t ctrl_one(struct net *n, const struct glue_virtq_chain *c, uint64_t f)
+{
+	uint8_t buf[2 + 8 + 2 * 6 * GLUE_VIRTIO_NET_MAC_TABLE + 64];
+	size_t len = GLUE_MIN((size_t)c->out_len, sizeof(buf));
+	bool changed;
+
+	if (len < 2)
+		return VIRTIO_NET_ERR;
+	/* Read once: the guest may change its buffers while we look. */
+	glue_virtq_chain_read(c, 0, buf, len);
+	switch (buf[0]) {
+	case VIRTIO_NET_CTRL_RX:
+		if (!has(f, VIRTIO_NET_F_CTRL_RX))
+			return VIRTIO_NET_ERR;
+		return ctrl_rx(n, buf[1], buf + 2, len - 2, f);
+	case VIRTIO_NET_CTRL_MAC:
+		return ctrl_mac(n, buf[1], buf + 2, len - 2, f);
+	case VIRTIO_NET_CTRL_ANNOUNCE:
+		if (!has(f, VIRTIO_NET_F_GUEST_ANNOUNCE) || buf[1] != VIRTIO_NET_CTRL_ANNOUNCE_ACK)
+			return VIRTIO_NET_ERR;
+		pthread_mutex_lock(&n->lock);
+		changed = n->status & VIRTIO_NET_S_ANNOUNCE;
+		n->status &= ~VIRTIO_NET_S_ANNOUNCE;
+		pthread_mutex_unlock(&n->lock);
+		(void)changed; /* the guest's own doing: no interrupt for it */
+		return VIRTIO_NET_OK;
+	default:
+		return VIRTIO_NET_ERR; /* VLAN, MQ, offloads: not offered */
+	}
+}
+
+static uint64_t ctrl_serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue)
+{
+	struct net *n = ctx;
+	struct glue_virtq *q = glue_virtio_dev_queue(vdev, CTRLQ);
+	uint64_t f = glue_virtio_dev_features(vdev);
+	struct glue_virtq_chain *c;
+	int k;
+
+	if (!q)
+		return 0;
+	while ((k = glue_virtq_pop(q, &c)) != 0) {
+		uint8_t ack;
+
+		if (k == -EBADMSG)
+			continue;
+		if (k < 0)
+			break;
+		if (c->in_len < 1) {
+			glue_virtq_push(q, c, 0);
+			continue;
+		}
+		ack = ctrl_one(n, c, f);
+		glue_virtq_chain_write(c, c->in_len - 1, &ack, 1);
+		glue_virtq_push(q, c, c->in_len);
+	}
+	glue_virtio_dev_signal(vdev, CTRLQ);
+	return 0;
+}
+
+/* ---- the device contract ---- */
+
+static void filter_defaults_locked(struct net *n)
+{
+	/* Until the driver sets a receive mode, everything passes (as on real NICs' resets). */
+	n->promisc = true;
+	n->allmulti = n->alluni = n->nomulti = n->nouni = n->nobcast = false;
+	n->uc_overflow = n->mc_overflow = false;
+	n->nuc = n->nmc = 0;
+}
+
+static int net_activate(void *ctx, struct glue_virtio_dev *vdev)
+{
+	struct net *n = ctx;
+	uint64_t f = glue_virtio_dev_features(vdev);
+	unsigned int off = 0;
+
+	if (n->be.ops->set_offloads) {
+		if (has(f, VIRTIO_NET_F_GUEST_CSUM))
+			off |= GLUE_NET_OFFLOAD_CSUM;
+		if (has(f, VIRTIO_NET_F_GUEST_TSO4))
+			off |= GLUE_NET_OFFLOAD_TSO4;
+		if (has(f, VIRTIO_NET_F_GUEST_TSO6))
+			off |= GLUE_NET_OFFLOAD_TSO6;
+		if (has(f, VIRTIO_NET_F_GUEST_ECN))
+			off |= GLUE_NET_OFFLOAD_TSO_ECN;
+		off &= n->be.offloads;
+		/* A combination the kernel refuses (TSO without CSUM): none at all. */
+		if (n->be.ops->set_offloads(n->be.ctx, off) < 0)
+			n->be.ops->set_offloads(n->be.ctx, 0);
+	}
+	pthread_mutex_lock(&n->lock);
+	n->vdev = vdev;
+	n->features = f;
+	pthread_mutex_unlock(&n->lock);
+	for (int i = 0; i < NQUEUES; i++)
+		vworker_activate(n->worker[i], vdev);
+	return 0;
+}
+
+static void net_reset(void *ctx)
+{
+	struct net *n = ctx;
+
+	for (int i = 0; i < NQUEUES; i++)
+		vworker_reset(n->worker[i]);
+	rx_release_held(n);
+	pthread_mutex_lock(&n->lock);
+	n->vdev = NULL;
+	n->features = 0;
+	n->status &= ~VIRTIO_NET_S_ANNOUNCE;
+	filter_defaults_locked(n);
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void net_notify(void *ctx, uint16_t queue)
+{
+	struct net *n = ctx;
+
+	if (queue < NQUEUES)
+		vworker_kick(n->worker[queue]);
+}
+
+static void net_pause(void *ctx)
+{
+	struct net *n = ctx;
+
+	for (int i = 0; i < NQUEUES; i++)
+		vworker_pause(n->worker[i]);
+}
+
+static void net_resume(void *ctx)
+{
+	struct net *n = ctx;
+
+	for (int i = 0; i < NQUEUES; i++)
+		vworker_resume(n->worker[i]);
+}
+
+static void net_free(void *ctx)
+{
+	struct net *n = ctx;
+
+	for (int i = 0; i < NQUEUES; i++)
+		vworker_free(n->worker[i]);
+	rx_release_held(n);
+	glue_net_backend_free(&n->be);
+	pthread_mutex_destroy(&n->lock);
+	free(n->rxbuf);
+	free(n);
+}
+
+static const struct glue_virtio_device_ops net_ops = {
+	.config_read = net_config_read,
+	.activate = net_activate,
+	.reset = net_reset,
+	.notify = net_notify,
+	.pause = net_pause,
+	.resume = net_resume,
+	.free = net_free,
+};
+
+static uint64_t offered_features(const struct glue_net_backend *be)
+{
+	uint64_t f = 1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_STATUS |
+		     1ULL << VIRTIO_NET_F_MRG_RXBUF | 1ULL << VIRTIO_NET_F_CTRL_VQ |
+		     1ULL << VIRTIO_NET_F_CTRL_RX | 1ULL << VIRTIO_NET_F_CTRL_RX_EXTRA |
+		     1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR | 1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE;
+
+	if (!be->vnet_hdr)
+		return f;
+	if (be->offloads & GLUE_NET_OFFLOAD_CSUM)
+		f |= 1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_GUEST_CSUM;
+	else
+		return f; /* segmentation needs checksum offload */
+	if (be->offloads & GLUE_NET_OFFLOAD_TSO4)
+		f |= 1ULL << VIRTIO_NET_F_HOST_TSO4 | 1ULL << VIRTIO_NET_F_GUEST_TSO4;
+	if (be->offloads & GLUE_NET_OFFLOAD_TSO6)
+		f |= 1ULL << VIRTIO_NET_F_HOST_TSO6 | 1ULL << VIRTIO_NET_F_GUEST_TSO6;
+	if (be->offloads & GLUE_NET_OFFLOAD_TSO_ECN)
+		f |= 1ULL << VIRTIO_NET_F_HOST_ECN | 1ULL << VIRTIO_NET_F_GUEST_ECN;
+	return f;
+}
+
+int glue_virtio_net_new(struct glue_virtio_device *out, const struct glue_virtio_net_config *cfg)
+{
+	static const char *const names[NQUEUES] = {"virtio-net-rx", "virtio-net-tx",
+						   "virtio-net-ctl"};
+	struct glue_virtio_net_config c;
+	struct net *n;
+	int e;
+
+	memset(out, 0, sizeof(*out));
+	if (!cfg || cfg->size < offsetof(struct glue_virtio_net_config, queue_size))
+		return glue_err(-EINVAL, "virtio-net config: bad size (call "
+					 "glue_virtio_net_config_init)");
+	glue_virtio_net_config_init(&c);
+	memcpy(&c, cfg, GLUE_MIN((size_t)cfg->size, sizeof(c)));
+	if (!c.backend || !c.backend->ops || !c.backend->ops->send || !c.backend->ops->recv ||
+	    c.backend->fd < 0)
+		return glue_err(-EINVAL, "virtio-net: no usable backend given");
+	n = calloc(1, sizeof(*n));
+	if (!n) {
+		glue_net_backend_free(c.backend);
+		return glue_err(-ENOMEM, "out of memory");
+	}
+	n->be = *c.backend;
+	memset(c.backend, 0, sizeof(*c.backend));
+	c.backend->fd = -1;
+	pthread_mutex_init(&n->lock, NULL);
+	if (!c.queue_size || c.queue_size > GLUE_VIRTQ_MAX_SIZE ||
+	    (c.queue_size & (c.queue_size - 1))) {
+		e = glue_err(-EINVAL, "virtio-net: queue size %u is not a power of two up to %u",
+			     c.queue_size, GLUE_VIRTQ_MAX_SIZE);
+		goto fail;
+	}
+	if ((c.mac[0] & 1) || !memcmp(c.mac, "\0\0\0\0\0\0", 6)) {
+		e = glue_err(-EINVAL,
+			     "virtio-net: MAC %02x:%02x:%02x:%02x:%02x:%02x is not a "
+			     "unicast address",
+			     c.mac[0], c.mac[1], c.mac[2], c.mac[3], c.mac[4], c.mac[5]);
+		goto fail;
+	}
+	memcpy(n->mac, c.mac, 6);
+	n->link_api = n->link_backend = true;
+	update_status_locked(n);
+	filter_defaults_locked(n);
+	n->rxbuf = malloc(GLUE_NET_HDR_LEN + GLUE_NET_MAX_FRAME);
+	if (!n->rxbuf) {
+		e = glue_err(-ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (int i = 0; i < NQUEUES; i++) {
+		static const vworker_fn fns[NQUEUES] = {rx_serve, tx_serve, ctrl_serve};
+
+		e = vworker_new_fd(&n->worker[i], names[i], (uint16_t)i, fns[i], n,
+				   i == RXQ ? n->be.fd : -1);
+		if (e < 0)
+			goto fail;
+	}
+	out->ops = &net_ops;
+	out->ctx = n;
+	out->name = "virtio-net";
+	out->device_id = VIRTIO_ID_NET;
+	out->features = offered_features(&n->be);
+	out->num_queues = NQUEUES;
+	out->queue_max_size = c.queue_size;
+	out->config_size = CONFIG_SIZE;
+	return 0;
+fail:
+	net_free(n);
+	return e;
+}
+
+static struct net *net_of(const struct glue_virtio_device *dev)
+{
+	return dev && dev->ops == &net_ops ? dev->ctx : NULL;
+}
+
+int glue_virtio_net_stats(const struct glue_virtio_device *dev, struct glue_virtio_net_stats *out)
+{
+	struct net *n = net_of(dev);
+
+	if (!n)
+		return glue_err(-EINVAL, "not a virtio-net device");
+	out->rx_frames = atomic_load(&n->rx_frames);
+	out->rx_bytes = atomic_load(&n->rx_bytes);
+	out->rx_dropped = atomic_load(&n->rx_dropped);
+	out->rx_filtered = atomic_load(&n->rx_filtered);
+	out->tx_frames = atomic_load(&n->tx_frames);
+	out->tx_bytes = atomic_load(&n->tx_bytes);
+	out->tx_dropped = atomic_load(&n->tx_dropped);
+	out->tx_bad = atomic_load(&n->tx_bad);
+	return 0;
+}
+
+int glue_virtio_net_set_link(const struct glue_virtio_device *dev, bool up)
+{
+	struct net *n = net_of(dev);
+	bool changed;
+
+	if (!n)
+		return glue_err(-EINVAL, "not a virtio-net device");
+	pthread_mutex_lock(&n->lock);
+	n->link_api = up;
+	changed = update_status_locked(n);
+	pthread_mutex_unlock(&n->lock);
+	config_changed(n, changed);
+	return 0;
+}
+
+int glue_virtio_net_announce(const struct glue_virtio_device *dev)
+{
+	struct net *n = net_of(dev);
+	bool changed;
+
+	if (!n)
+		return glue_err(-EINVAL, "not a virtio-net device");
+	pthread_mutex_lock(&n->lock);
+	changed = has(n->features, VIRTIO_NET_F_GUEST_ANNOUNCE) &&
+		  !(n->status & VIRTIO_NET_S_ANNOUNCE);
+	if (changed)
+		n->status |= VIRTIO_NET_S_ANNOUNCE;
+	pthread_mutex_unlock(&n->lock);
+	config_changed(n, changed);
+	return 0;
+}
+
+void glue_virtio_net_mac(uint8_t mac[6], const char *name, unsigned int index)
+{
+	/* FNV-1a over the name and the index. */
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (const char *p = name ? name : ""; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
+	for (int i = 0; i < 4; i++)
+		h = (h ^ ((index >> (8 * i)) & 0xff)) * 0x100000001b3ULL;
+	mac[0] = 0x02; /* locally administered, unicast */
+	for (int i = 1; i < 6; i++)
+		mac[i] = (uint8_t)(h >> (8 * (i - 1)));
+}
