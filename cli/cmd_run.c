@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <glue/config.h>
+#include <glue/control.h>
 #include <glue/cpuid.h>
 #include <glue/error.h>
 #include <glue/event.h>
@@ -28,8 +29,11 @@
 #define TRANSPORT_AVAILABLE (GLUE_HAVE_VIRTIO_MMIO || GLUE_HAVE_PCI)
 #define RNG_AVAILABLE (GLUE_HAVE_VIRTIO_RNG && TRANSPORT_AVAILABLE)
 #define BLK_AVAILABLE (GLUE_HAVE_VIRTIO_BLK && TRANSPORT_AVAILABLE)
+#define NET_AVAILABLE (GLUE_HAVE_VIRTIO_NET && TRANSPORT_AVAILABLE)
 /* virtio-mmio devices each take one of 8 interrupt lines, and the rng one. */
 #define MAX_DISKS 7
+#define MAX_NICS 8
+#define MAX_FWD 16 /* per NIC */
 
 static void usage(FILE *f)
 {
@@ -63,12 +67,26 @@ static void usage(FILE *f)
 		"                        a raw disk image or block device (virtio-blk),\n"
 		"                        repeatable: the guest sees them in this order\n"
 		"                        (/dev/vda, /dev/vdb...) (%s)\n"
+		"      --net user[,hostfwd=RULE]...[,restrict=on][,mac=MAC]\n"
+		"      --net tap[=IFNAME][,mac=MAC]\n"
+		"      --net none\n"
+		"                        a virtio-net NIC, repeatable (default: none).\n"
+		"                        user: NAT through glue itself, no root needed;\n"
+		"                        the guest gets 10.0.2.15 by DHCP, the host is\n"
+		"                        10.0.2.2; RULE tcp:[HOSTADDR]:PORT-[GUESTADDR]:PORT\n"
+		"                        (or udp:) forwards a host port into the guest;\n"
+		"                        restrict=on lets nothing out (%s).\n"
+		"                        tap: an existing tap device (or a new one, as\n"
+		"                        root). MAC default: derived from the VM's name.\n"
+		"                        none: no NICs (drops earlier --net) (%s)\n"
 		"  -h, --help            show this help\n\n"
 		"On a terminal, Ctrl-a x quits and Ctrl-a Ctrl-a sends Ctrl-a.\n"
 		"Exit status: 0 guest reset/powered off or stopped, 1 VMM error, 2 usage,\n"
 		"3 guest crashed, 4 guest reported failure (debug-exit).\n",
 		0x501, RNG_AVAILABLE ? "it does" : "this one does not",
-		BLK_AVAILABLE ? "available" : "not in this glue");
+		BLK_AVAILABLE ? "available" : "not in this glue",
+		GLUE_HAVE_SLIRP ? "available" : "not in this glue",
+		NET_AVAILABLE ? "available" : "not in this glue");
 }
 
 enum {
@@ -80,6 +98,7 @@ enum {
 	OPT_RNG,
 	OPT_NO_RNG,
 	OPT_TRANSPORT,
+	OPT_NET,
 };
 
 /* A size with an optional K, M or G suffix (powers of 1024). */
@@ -149,6 +168,72 @@ static int parse_disk(char *arg, struct glue_machine_disk *d)
 					 "disk '%s': unknown option '%s' (ro, serial=ID, "
 					 "cache=none|writeback, queues=N)",
 					 d->path, opt);
+		}
+	}
+	return 0;
+}
+
+/* A NIC, with room for its forwarding rules. */
+struct nic {
+	struct glue_machine_nic n;
+	const char *fwd[MAX_FWD];
+};
+
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int v[6];
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &end) != 6 || strlen(s) != 17)
+		return false;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return true;
+}
+
+/* --net user[,...] | tap[=IF][,...]: arg is modified (split at commas). */
+static int parse_net(char *arg, struct nic *nic)
+{
+	char *kind, *opt;
+
+	memset(nic, 0, sizeof(*nic));
+	nic->n.hostfwd = nic->fwd;
+	kind = strsep(&arg, ",");
+	if (!strcmp(kind, "user")) {
+		nic->n.backend = GLUE_MACHINE_NET_USER;
+	} else if (!strcmp(kind, "tap") || !strncmp(kind, "tap=", 4)) {
+		nic->n.backend = GLUE_MACHINE_NET_TAP;
+		nic->n.tap = kind[3] ? kind + 4 : NULL;
+		if (nic->n.tap && (!*nic->n.tap || strlen(nic->n.tap) > 15))
+			return cli_error(GLUE_EXIT_USAGE, CMD,
+					 "--net tap=IFNAME: an interface name of 1 to 15 characters");
+	} else {
+		return cli_error(GLUE_EXIT_USAGE, CMD,
+				 "invalid --net '%s' (user, tap[=IFNAME] or none)", kind);
+	}
+	while ((opt = strsep(&arg, ","))) {
+		bool user = nic->n.backend == GLUE_MACHINE_NET_USER;
+
+		if (!strncmp(opt, "mac=", 4)) {
+			if (!parse_mac(opt + 4, nic->n.mac) || (nic->n.mac[0] & 1) ||
+			    !memcmp(nic->n.mac, "\0\0\0\0\0\0", 6))
+				return cli_error(GLUE_EXIT_USAGE, CMD,
+						 "--net mac=%s: a unicast MAC as xx:xx:xx:xx:xx:xx "
+						 "(the first byte even), e.g. 02:00:00:00:00:01",
+						 opt + 4);
+			nic->n.mac_set = true;
+		} else if (user && !strncmp(opt, "hostfwd=", 8)) {
+			if (nic->n.nhostfwd == MAX_FWD)
+				return cli_error(GLUE_EXIT_USAGE, CMD,
+						 "--net user: at most %d hostfwd rules", MAX_FWD);
+			nic->fwd[nic->n.nhostfwd++] = opt + 8;
+		} else if (user && (!strcmp(opt, "restrict=on") || !strcmp(opt, "restrict=off"))) {
+			nic->n.restricted = !strcmp(opt, "restrict=on");
+		} else {
+			return cli_error(GLUE_EXIT_USAGE, CMD, "--net %s: unknown option '%s' (%s)",
+					 kind, opt,
+					 user ? "hostfwd=RULE, restrict=on|off, mac=MAC" : "mac=MAC");
 		}
 	}
 	return 0;
@@ -295,6 +380,7 @@ int cmd_run(int argc, char **argv)
 		{"rng", optional_argument, NULL, OPT_RNG},
 		{"no-rng", no_argument, NULL, OPT_NO_RNG},
 		{"transport", required_argument, NULL, OPT_TRANSPORT},
+		{"net", required_argument, NULL, OPT_NET},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -302,6 +388,10 @@ int cmd_run(int argc, char **argv)
 	struct glue_machine_config cfg;
 	struct glue_machine_disk disks[MAX_DISKS];
 	uint32_t ndisks = 0;
+	struct nic nics[MAX_NICS];
+	struct glue_machine_nic nic_list[MAX_NICS];
+	uint32_t nnics = 0;
+	char default_name[64];
 	const char *params = NULL, *name = NULL, *console = "stdio";
 	bool default_params = true;
 	struct glue_machine *m = NULL;
@@ -401,6 +491,17 @@ int cmd_run(int argc, char **argv)
 			cfg.rng = false;
 			cfg.rng_bytes_per_sec = 0;
 			break;
+		case OPT_NET:
+			if (!strcmp(optarg, "none")) {
+				nnics = 0;
+				break;
+			}
+			if (nnics == MAX_NICS)
+				return cli_error(GLUE_EXIT_USAGE, CMD, "at most %d NICs", MAX_NICS);
+			if (parse_net(optarg, &nics[nnics]))
+				return GLUE_EXIT_USAGE;
+			nnics++;
+			break;
 		case OPT_TRANSPORT:
 			if (!strcmp(optarg, "pci"))
 				cfg.transport = GLUE_TRANSPORT_PCI;
@@ -428,6 +529,14 @@ int cmd_run(int argc, char **argv)
 	r = cli_control_check_name(name);
 	if (r)
 		return r;
+	if (!name && glue_control_default_name(default_name, sizeof(default_name)) == 0)
+		cfg.name = default_name; /* the name cli_control_start() will take */
+	else
+		cfg.name = name;
+	for (uint32_t i = 0; i < nnics; i++)
+		nic_list[i] = nics[i].n;
+	cfg.nics = nic_list;
+	cfg.nnics = nnics;
 
 	cmdline = build_cmdline(params, default_params);
 	if (!cmdline)

@@ -74,6 +74,8 @@ static void print_version(void)
 		{"pci", GLUE_HAVE_PCI},
 		{"virtio-rng", GLUE_HAVE_VIRTIO_RNG},
 		{"virtio-blk", GLUE_HAVE_VIRTIO_BLK},
+		{"virtio-net", GLUE_HAVE_VIRTIO_NET},
+		{"slirp", GLUE_HAVE_SLIRP},
 	};
 
 	printf("glue %s\ncomponents:", glue_version());

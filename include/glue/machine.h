@@ -62,6 +62,23 @@ struct glue_machine_disk {
 	uint16_t queues;    /* request queues, 1-16 (0 = 1) */
 };
 
+/* Where a NIC's frames go (see <glue/net.h>). */
+enum glue_machine_net {
+	GLUE_MACHINE_NET_USER = 1, /* user-mode networking, libslirp: no root needed */
+	GLUE_MACHINE_NET_TAP,	   /* a Linux tap device */
+};
+
+/* A virtio-net NIC: its backend made by glue_machine_new(), before KVM. */
+struct glue_machine_nic {
+	enum glue_machine_net backend;
+	const char *tap;	    /* TAP: an existing tap's name; NULL or "": a new one */
+	bool restricted;	    /* USER: nothing leaves; forwarded ports still work */
+	const char *const *hostfwd; /* USER: "tcp:[HOSTADDR]:PORT-[GUESTADDR]:PORT" rules */
+	uint32_t nhostfwd;
+	bool mac_set;		    /* mac given; else derived from the config's name */
+	uint8_t mac[6];
+};
+
 enum glue_machine_transport {
 	GLUE_TRANSPORT_DEFAULT = 0, /* PCI where the build has it, else virtio-mmio */
 	GLUE_TRANSPORT_MMIO,
@@ -90,6 +107,10 @@ struct glue_machine_config {
 	const struct glue_machine_disk *disks; /* virtio-blk disks, in this order */
 	uint32_t ndisks;
 	enum glue_machine_transport transport; /* for virtio devices */
+	/* Added in 0.3. */
+	const struct glue_machine_nic *nics; /* virtio-net NICs, in this order */
+	uint32_t nnics;
+	const char *name; /* the VM's name: stable defaults (NIC MACs); NULL = "glue" */
 };
 
 /*

@@ -49,6 +49,13 @@
 #if GLUE_HAVE_VIRTIO_BLK
 #include <glue/virtio_blk.h>
 #endif
+#if GLUE_HAVE_VIRTIO_NET
+#include <glue/net.h>
+#include <glue/virtio_net.h>
+#endif
+#if GLUE_HAVE_SLIRP
+#include <glue/net_user.h>
+#endif
 
 #include "core/err.h"
 #include "core/util.h"
@@ -242,6 +249,28 @@ static int check_devices(const struct glue_machine_config *cfg)
 				GLUE_HAVE_VIRTIO_BLK ? "a virtio transport" : "virtio-blk");
 	if (cfg->ndisks && !cfg->disks)
 		return glue_err(-EINVAL, "%u disks but no disk list", cfg->ndisks);
+	if (cfg->nnics && (!GLUE_HAVE_VIRTIO_NET || !transport))
+		return glue_err(-ENOTSUP, "this glue was built without %s (no NICs)",
+				GLUE_HAVE_VIRTIO_NET ? "a virtio transport" : "virtio-net");
+	if (cfg->nnics && !cfg->nics)
+		return glue_err(-EINVAL, "%u NICs but no NIC list", cfg->nnics);
+	for (uint32_t i = 0; i < cfg->nnics; i++) {
+		const struct glue_machine_nic *n = &cfg->nics[i];
+
+		if (n->backend == GLUE_MACHINE_NET_USER && !GLUE_HAVE_SLIRP)
+			return glue_err(-ENOTSUP, "this glue was built without user-mode "
+						  "networking (libslirp): use a tap");
+		if (n->backend != GLUE_MACHINE_NET_USER && n->backend != GLUE_MACHINE_NET_TAP)
+			return glue_err(-EINVAL, "NIC %u: unknown backend %d", i, (int)n->backend);
+		if (n->backend != GLUE_MACHINE_NET_USER && (n->nhostfwd || n->restricted))
+			return glue_err(-EINVAL,
+					"NIC %u: forwarded ports and restrict are for "
+					"user-mode networking",
+					i);
+		if (n->nhostfwd && !n->hostfwd)
+			return glue_err(-EINVAL, "NIC %u: %u forwarded ports but no list", i,
+					n->nhostfwd);
+	}
 	return 0;
 }
 
@@ -517,6 +546,65 @@ static int make_disks(struct glue_machine *m)
 }
 #endif
 
+#if GLUE_HAVE_VIRTIO_NET
+/* The backend a NIC asks for, made before KVM: a busy port or a missing tap fails here. */
+static int make_backend(struct glue_machine *m, uint32_t i, struct glue_net_backend *be)
+{
+	const struct glue_machine_nic *nic = &m->cfg.nics[i];
+
+	if (nic->backend == GLUE_MACHINE_NET_TAP)
+		return glue_net_tap_open(be, nic->tap);
+#if GLUE_HAVE_SLIRP
+	struct glue_net_user_config uc;
+	int r;
+
+	glue_net_user_config_init(&uc);
+	uc.restricted = nic->restricted;
+	uc.hostname = m->cfg.name;
+	if (nic->nhostfwd > GLUE_NET_USER_MAX_FWD)
+		return glue_err(-EINVAL, "NIC %u: at most %d forwarded ports", i,
+				GLUE_NET_USER_MAX_FWD);
+	for (uint32_t k = 0; k < nic->nhostfwd; k++) {
+		r = glue_net_hostfwd_parse(&uc.fwd[k], nic->hostfwd[k]);
+		if (r < 0)
+			return r;
+	}
+	uc.nfwd = nic->nhostfwd;
+	return glue_net_user_new(be, &uc);
+#else
+	return glue_err(-ENOTSUP, "this glue was built without user-mode networking");
+#endif
+}
+
+static int make_nics(struct glue_machine *m)
+{
+	int r = 0;
+
+	for (uint32_t i = 0; !r && i < m->cfg.nnics; i++) {
+		const struct glue_machine_nic *nic = &m->cfg.nics[i];
+		struct glue_virtio_net_config c;
+		struct glue_net_backend be;
+		struct glue_virtio_device d;
+
+		r = make_backend(m, i, &be);
+		if (r < 0)
+			break;
+		glue_virtio_net_config_init(&c);
+		c.backend = &be;
+		if (nic->mac_set)
+			memcpy(c.mac, nic->mac, 6);
+		else
+			glue_virtio_net_mac(c.mac, m->cfg.name ? m->cfg.name : "glue", i);
+		glue_machine_log(
+			m, 1, "glue: NIC %u: virtio-net %02x:%02x:%02x:%02x:%02x:%02x on %s%s%s%s",
+			i, c.mac[0], c.mac[1], c.mac[2], c.mac[3], c.mac[4], c.mac[5], be.name,
+			be.ifname[0] ? " " : "", be.ifname, nic->restricted ? " (restricted)" : "");
+		r = pend(m, glue_virtio_net_new(&d, &c), &d);
+	}
+	return r;
+}
+#endif
+
 /* The virtio devices, in the order the guest finds them: one line each. */
 static int (*const virtio_devices[])(struct glue_machine *m) = {
 #if GLUE_HAVE_VIRTIO_BLK
@@ -524,6 +612,9 @@ static int (*const virtio_devices[])(struct glue_machine *m) = {
 #endif
 #if GLUE_HAVE_VIRTIO_RNG
 	make_rng,
+#endif
+#if GLUE_HAVE_VIRTIO_NET
+	make_nics,
 #endif
 	NULL,
 };

@@ -84,8 +84,9 @@ def elf_has_pvh_note(data):
 # Modules every test guest gets: the ACPI power button and the input events
 # acpid reads it from; the virtio transports (Debian builds virtio as
 # modules), the virtio devices glue has, and ext4 for the disk tests.
+# virtio_net brings net_failover and failover along.
 BASE_MODULES = ["button", "evdev", "virtio_mmio", "virtio_pci", "virtio_rng", "virtio_blk",
-                "ext4"]
+                "virtio_net", "ext4"]
 
 INIT = """#!/bin/sh
 # busybox init runs /etc/inittab

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.build
 
 NO_DEVICES = ["-Dserial=false", "-Di8042=false", "-Drtc=false", "-Ddebug_exit=false",
               "-Dacpi=false", "-Dvirtio_mmio=false", "-Dpci=false", "-Dvirtio_rng=false",
-              "-Dvirtio_blk=false"]
+              "-Dvirtio_blk=false", "-Dvirtio_net=false"]
 NO_DECOMPRESSORS = ["-Dgzip=disabled", "-Dxz=disabled", "-Dlz4=disabled", "-Dzstd=disabled",
                     "-Dbzip2=disabled"]
 
@@ -170,7 +170,10 @@ def test_no_devices(configured, guest, tmp_path):
     ("-Dvirtio_mmio=false -Dpci=false", "pci", ["--rng"], r"without a virtio transport"),
     ("-Dvirtio_rng=false", "virtio-rng", ["--rng"], r"without virtio-rng"),
     ("-Dvirtio_blk=false", "virtio-blk", ["-d", "DISK"], r"without virtio-blk"),
-], ids=["no-virtio-mmio", "no-pci", "no-transport", "no-virtio-rng", "no-virtio-blk"])
+    ("-Dvirtio_net=false", "virtio-net", ["--net", "user"], r"without virtio-net"),
+    ("-Dslirp=disabled", "slirp", ["--net", "user"], r"without user-mode networking"),
+], ids=["no-virtio-mmio", "no-pci", "no-transport", "no-virtio-rng", "no-virtio-blk",
+        "no-virtio-net", "no-slirp"])
 def test_without_a_virtio_part(configured, guest, tmp_path, option, left_out, ask, message):
     """A build without the transport or a device: glue --version says what
     it left out, the default run boots without it, and asking for the
@@ -203,7 +206,8 @@ MANIFESTS = Path(glueutil.SOURCE_DIR) / "tests" / "build"
 # glue --version's names for the meson options
 COMPONENT = {"serial": "serial", "i8042": "i8042", "rtc": "rtc", "debug_exit": "debug-exit",
              "acpi": "acpi", "virtio_mmio": "virtio-mmio", "pci": "pci",
-             "virtio_rng": "virtio-rng", "virtio_blk": "virtio-blk"}
+             "virtio_rng": "virtio-rng", "virtio_blk": "virtio-blk",
+             "virtio_net": "virtio-net"}
 
 
 def _manifest(path):
@@ -243,7 +247,7 @@ def test_manifest_build(configured, guest, tmp_path, name):
     disk.write_bytes(bytes(4096))
     transport = opts.get("virtio_mmio", True) or opts.get("pci", True)
     for opt, args in (("virtio_rng", ["--rng"]), ("virtio_blk", ["-d", str(disk)]),
-                      ("pci", ["--transport", "pci"])):
+                      ("virtio_net", ["--net", "user"]), ("pci", ["--transport", "pci"])):
         if not opts.get(opt, True) or not transport:
             r = subprocess.run([glue, "run", "-k", guest("elf"), *args, "--console", "none"],
                                capture_output=True, text=True, timeout=60, env=_clean_env(),

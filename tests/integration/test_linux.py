@@ -49,11 +49,23 @@ def release(vmlinuz):
 # 1 MiB of incompressible data the initramfs carries, to be checked inside.
 BLOB = hashlib.sha256(b"glue").digest() * (MiB // 32)
 
+# busybox udhcpc only reports a lease: this configures it (mask is the prefix length).
+UDHCPC = b"""#!/bin/sh
+case "$1" in
+bound|renew)
+    ip addr add "$ip/$mask" dev "$interface"
+    [ -n "$router" ] && ip route add default via "$router"
+    echo "GLUE-DHCP ip=$ip router=$router dns=$dns"
+    ;;
+esac
+"""
+
 
 @pytest.fixture(scope="module")
 def initramfs(hw, tmp_path_factory):
     try:
-        data = stockkernel.busybox_initramfs(files={"data/blob": BLOB})
+        data = stockkernel.busybox_initramfs(files={"data/blob": BLOB,
+                                                    "etc/udhcpc.sh": (UDHCPC, 0o755)})
     except stockkernel.Unavailable as e:
         pytest.skip(str(e))
     p = tmp_path_factory.mktemp("initramfs") / "initramfs.cpio"
@@ -436,3 +448,219 @@ def test_other_entry_paths(linux, boot):
     assert sh.out("grep -c ^processor /proc/cpuinfo") == "2"
     v.send("poweroff\n")
     assert v.wait_exit(60) == 0, v.report()
+
+
+# ---------------------------------------------------------------------------
+# virtio-net
+
+
+class _Web:
+    """An HTTP server on the host: GET /NAME serves files[NAME], POST stores
+    the body's sha256 in posted (path -> hex digest)."""
+
+    def __init__(self, addr, files):
+        import http.server
+        import threading
+
+        web = self
+        self.files, self.posted = files, {}
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = web.files.get(self.path.lstrip("/"))
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                data = self.rfile.read(n)
+                web.posted[self.path] = hashlib.sha256(data).hexdigest()
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer((addr, 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _http_get(url, timeout=30):
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+def _need_net(user=False):
+    if not glueutil.have("virtio_net"):
+        pytest.skip("built without virtio-net")
+    if user and not glueutil.have("slirp"):
+        pytest.skip("built without user-mode networking (libslirp)")
+
+
+BIG = hashlib.sha256(b"net").digest() * (4 * MiB // 32)  # 4 MiB
+
+
+@pytest.mark.parametrize("transport", ["pci", "mmio"])
+def test_net_user(linux, transport):
+    """--net user: Linux's virtio_net gets 10.0.2.15 from slirp's DHCP,
+    fetches and posts 4 MiB through the gateway to a server on the host's
+    loopback (checksums equal), and a hostfwd rule makes the guest's httpd
+    reachable from the host."""
+    _need_net(user=True)
+    if not glueutil.have("pci" if transport == "pci" else "virtio_mmio"):
+        pytest.skip(f"built without {transport}")
+    web = _Web("127.0.0.1", {"hello.txt": b"hello from the host\n", "big": BIG})
+    fwd = _free_port()
+    try:
+        v, sh = linux("--transport", transport, "--net",
+                      f"user,hostfwd=tcp:127.0.0.1:{fwd}-:8080,mac=02:00:00:00:00:42", cpus=1)
+        assert sh.out("cat /sys/class/net/eth0/address") == "02:00:00:00:00:42"
+        assert sh.out("basename $(readlink /sys/class/net/eth0/device/driver)") == "virtio_net"
+        sh.out("ip link set eth0 up")
+        out = sh.out("udhcpc -i eth0 -n -q -t 10 -s /etc/udhcpc.sh 2>&1", timeout=60)
+        assert "GLUE-DHCP ip=10.0.2.15 router=10.0.2.2 dns=10.0.2.3" in out, out
+        sh.out(f"U=http://10.0.2.2:{web.port}")  # (commands stay under 80 columns)
+        assert sh.out("wget -q -O - $U/hello.txt") == "hello from the host"
+        got = sh.out("wget -q -O - $U/big | sha256sum", timeout=120)
+        assert got.split()[0] == hashlib.sha256(BIG).hexdigest()
+        sh.out("wget -q -O /tmp/big $U/big", timeout=120)
+        sh.out("wget -q -O - --post-file=/tmp/big $U/up", timeout=120)
+        assert web.posted.get("/up") == hashlib.sha256(BIG).hexdigest(), web.posted
+        # the host reaches the guest through the forwarded port
+        sh.out("httpd -p 8080 -h /data")
+        assert _http_get(f"http://127.0.0.1:{fwd}/blob") == BLOB
+        # nothing malformed on the way, nothing dropped that Linux sent
+        out = sh.out("cat /sys/class/net/eth0/statistics/tx_errors "
+                     "/sys/class/net/eth0/statistics/rx_errors")
+        assert out.split() == ["0", "0"], out
+    finally:
+        web.close()
+
+
+def test_net_user_restricted(linux):
+    """restrict=on: DHCP still works and forwarded ports still reach the
+    guest, but nothing the guest sends leaves (the host's server is not
+    reached through the gateway)."""
+    _need_net(user=True)
+    web = _Web("127.0.0.1", {"hello.txt": b"hello\n"})
+    fwd = _free_port()
+    try:
+        v, sh = linux("--net", f"user,restrict=on,hostfwd=tcp:127.0.0.1:{fwd}-:8080", cpus=1)
+        sh.out("ip link set eth0 up")
+        out = sh.out("udhcpc -i eth0 -n -q -t 10 -s /etc/udhcpc.sh 2>&1", timeout=60)
+        assert "GLUE-DHCP ip=10.0.2.15" in out, out
+        sh.out(f"U=http://10.0.2.2:{web.port}")
+        text, status = sh.run("timeout 10 wget -q -O - $U/hello.txt", timeout=30)
+        assert status != 0 and "hello" not in text, f"restricted, yet reached the host: {text}"
+        sh.out("httpd -p 8080 -h /data")
+        assert _http_get(f"http://127.0.0.1:{fwd}/blob") == BLOB
+    finally:
+        web.close()
+
+
+def test_net_errors_before_start(vm, vmlinuz, tmp_path):
+    """A busy host port, a malformed rule: one clear line, before the VM starts."""
+    _need_net(user=True)
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for spec, msg in ((f"user,hostfwd=tcp:127.0.0.1:{port}-:80", r"port is in use"),
+                          ("user,hostfwd=tcp:127.0.0.1:80:80", r"hostfwd 'tcp:127.0.0.1:80:80'"),
+                          ("user,hostfwd=tcp::99999-:80", r"not 1-65535")):
+            w = vm(vmlinuz, "--net", spec, "--console", "none")
+            rc = w.wait_exit(30)
+            assert rc == 1, w.report()
+            lines = glueutil.error_lines(w.stderr)
+            assert len(lines) == 1 and re.search(msg, lines[0]), w.report()
+
+
+def _ip(*args):
+    r = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {r.stderr.strip()}")
+    return r.stdout
+
+
+@pytest.fixture
+def tap():
+    """A tap device of this user's, addressed 192.168.77.1/24 and up (skips
+    without the right to make one)."""
+    name = f"gluetap{os.getpid() % 10000}"
+    try:
+        _ip("tuntap", "add", "dev", name, "mode", "tap", "user", str(os.getuid()))
+    except (RuntimeError, FileNotFoundError) as e:
+        pytest.skip(f"cannot make a tap device here: {e}")
+    try:
+        _ip("addr", "add", "192.168.77.1/24", "dev", name)
+        _ip("link", "set", name, "up")
+        yield name
+    finally:
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+
+def test_net_tap(linux, tap):
+    """--net tap=IF: the guest and the host side of the tap ping each other,
+    4 MiB go both ways with equal checksums (with the offloads a tap takes),
+    and the host setting the tap down and up is the guest's carrier."""
+    _need_net()
+    web = _Web("192.168.77.1", {"big": BIG})
+    try:
+        v, sh = linux("--net", f"tap={tap}", cpus=1)
+        sh.out("ip addr add 192.168.77.2/24 dev eth0 && ip link set eth0 up")
+        sh.out("ping -c 3 -W 5 192.168.77.1", timeout=60)
+        sh.out(f"U=http://192.168.77.1:{web.port}")
+        got = sh.out("wget -q -O - $U/big | sha256sum", timeout=120)
+        assert got.split()[0] == hashlib.sha256(BIG).hexdigest()
+        sh.out("wget -q -O /tmp/big $U/big", timeout=120)
+        sh.out("wget -q -O - --post-file=/tmp/big $U/up", timeout=120)
+        assert web.posted.get("/up") == hashlib.sha256(BIG).hexdigest(), web.posted
+        sh.out("httpd -p 8080 -h /data")
+        assert _http_get("http://192.168.77.2:8080/blob") == BLOB
+        # offloads: the tap took checksum and segmentation offload
+        feats = sh.out("cat /sys/class/net/eth0/device/features")
+        assert feats[0] == "1", f"no VIRTIO_NET_F_CSUM: {feats}"
+
+        def carrier():
+            return sh.out("cat /sys/class/net/eth0/carrier")
+
+        assert carrier() == "1"
+        _ip("link", "set", tap, "down")
+        for _ in range(20):
+            if carrier() == "0":
+                break
+            time.sleep(0.5)
+        assert carrier() == "0", "the guest did not see the link go down"
+        _ip("link", "set", tap, "up")
+        for _ in range(20):
+            if carrier() == "1":
+                break
+            time.sleep(0.5)
+        assert carrier() == "1", "the guest did not see the link come back"
+        sh.out("ping -c 1 -W 5 192.168.77.1", timeout=30)
+    finally:
+        web.close()
