@@ -19,6 +19,7 @@ static void usage(FILE *f)
 		   "List this user's running VMs ($XDG_RUNTIME_DIR/glue, else ~/.glue).\n"
 		   "Sockets left by VMs that died are removed and not listed.\n\noptions:\n"
 		   "  -j, --json             print a JSON array of objects instead of a table\n"
+		   "                         (with each VM's NICs and forwarded ports)\n"
 		   "  -t, --timeout SECONDS  how long each VM has to answer before it is\n"
 		   "                         listed as not-responding (default 1, at most 600)\n"
 		   "  -h, --help             show this help\n\n"
@@ -148,6 +149,33 @@ static void json_string(const char *s)
 	putchar('"');
 }
 
+static void print_nics(const struct glue_control_info *info)
+{
+	printf(", \"nics\": [");
+	for (uint32_t n = 0; n < info->nnics; n++) {
+		const struct glue_machine_nic_info *nic = &info->nics[n];
+
+		printf("%s{\"backend\": ", n ? ", " : "");
+		json_string(nic->backend);
+		printf(", \"mac\": ");
+		json_string(nic->mac);
+		if (nic->ifname[0]) {
+			printf(", \"ifname\": ");
+			json_string(nic->ifname);
+		}
+		if (!strcmp(nic->backend, "user"))
+			printf(", \"restricted\": %s", nic->restricted ? "true" : "false");
+		printf(", \"hostfwd\": [");
+		for (uint32_t k = 0; k < nic->nhostfwd; k++) {
+			if (k)
+				printf(", ");
+			json_string(nic->hostfwd[k]);
+		}
+		printf("]}");
+	}
+	putchar(']');
+}
+
 static void print_json(const struct rows *rows)
 {
 	putchar('[');
@@ -171,6 +199,7 @@ static void print_json(const struct rows *rows)
 			       ", \"start_time\": %" PRIu64 ", \"uptime_ms\": %" PRIu64,
 			       (unsigned)r->info.cpus, r->info.mem_bytes, r->info.start_time,
 			       r->info.uptime_ms);
+			print_nics(&r->info);
 		}
 		putchar('}');
 	}

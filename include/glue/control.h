@@ -59,6 +59,8 @@ struct glue_control_info {
 	uint64_t mem_bytes;
 	uint64_t start_time; /* when the VM started, seconds since the Unix epoch */
 	uint64_t uptime_ms;  /* time since then, on a monotonic clock */
+	uint32_t nnics;	     /* its NICs */
+	struct glue_machine_nic_info nics[GLUE_MACHINE_MAX_NICS];
 };
 
 struct glue_control_response {

@@ -79,6 +79,18 @@ struct glue_machine_nic {
 	uint8_t mac[6];
 };
 
+/* What a NIC is, as glue_machine_nic_info() reports it (and glue list shows). */
+#define GLUE_MACHINE_MAX_NICS 8
+#define GLUE_MACHINE_MAX_HOSTFWD 16
+struct glue_machine_nic_info {
+	char backend[8];  /* "user", "tap" */
+	char ifname[16];  /* tap: the host's interface; "" otherwise */
+	char mac[18];	  /* "02:00:00:00:00:01" */
+	bool restricted;  /* user: restrict=on */
+	uint32_t nhostfwd;
+	char hostfwd[GLUE_MACHINE_MAX_HOSTFWD][48]; /* "tcp:127.0.0.1:8080-10.0.2.15:80" */
+};
+
 enum glue_machine_transport {
 	GLUE_TRANSPORT_DEFAULT = 0, /* PCI where the build has it, else virtio-mmio */
 	GLUE_TRANSPORT_MMIO,
@@ -163,6 +175,9 @@ GLUE_API int glue_machine_resume(struct glue_machine *m);
 GLUE_API int glue_machine_stop(struct glue_machine *m, bool force);
 
 GLUE_API enum glue_machine_state glue_machine_state(const struct glue_machine *m);
+/* NIC index (0..): 0, or -ENOENT past the last one. */
+GLUE_API int glue_machine_nic_info(const struct glue_machine *m, uint32_t index,
+				   struct glue_machine_nic_info *out);
 /* "running", "paused"... */
 GLUE_API const char *glue_machine_state_name(enum glue_machine_state state);
 

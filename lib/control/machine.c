@@ -19,6 +19,10 @@ static int m_info(void *ctx, struct glue_control_info *out)
 	out->state = glue_machine_state(mc->m);
 	out->cpus = mc->cpus;
 	out->mem_bytes = mc->mem_bytes;
+	out->nnics = 0;
+	while (out->nnics < GLUE_MACHINE_MAX_NICS &&
+	       glue_machine_nic_info(mc->m, out->nnics, &out->nics[out->nnics]) == 0)
+		out->nnics++;
 	return 0;
 }
 

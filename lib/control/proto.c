@@ -14,7 +14,7 @@
 #include "control/proto.h"
 
 #define KEY_MAX 32
-#define FIELDS_MAX 16
+#define FIELDS_MAX 32
 
 static const char *const cmd_names[] = {
 	[GLUE_CONTROL_INFO] = "info",
@@ -139,6 +139,32 @@ int glue_control_encode_request(const struct glue_control_request *req, void *bu
 	return frame_end(&o, len);
 }
 
+/* A token of a nicN line: no spaces, commas or control characters. */
+static bool token_ok(const char *t)
+{
+	for (; *t; t++)
+		if ((unsigned char)*t <= 0x20 || *t == ',' || *t == 0x7f)
+			return false;
+	return true;
+}
+
+/* "nicN=BACKEND MAC IFNAME|- 0|1 RULE,RULE...|-" */
+static int encode_nic(struct out *o, uint32_t n, const struct glue_machine_nic_info *nic)
+{
+	if (!nic->backend[0] || !token_ok(nic->backend) || !token_ok(nic->mac) || !nic->mac[0] ||
+	    !token_ok(nic->ifname) || nic->nhostfwd > GLUE_MACHINE_MAX_HOSTFWD)
+		return glue_err(-EINVAL, "bad NIC %u in VM info", n);
+	outf(o, "nic%u=%s %s %s %d ", n, nic->backend, nic->mac, nic->ifname[0] ? nic->ifname : "-",
+	     nic->restricted);
+	for (uint32_t k = 0; k < nic->nhostfwd; k++) {
+		if (!nic->hostfwd[k][0] || !token_ok(nic->hostfwd[k]))
+			return glue_err(-EINVAL, "bad forwarding rule of NIC %u in VM info", n);
+		outf(o, "%s%s", k ? "," : "", nic->hostfwd[k]);
+	}
+	outf(o, "%s\n", nic->nhostfwd ? "" : "-");
+	return 0;
+}
+
 static bool state_valid(enum glue_machine_state s)
 {
 	return (unsigned)s < GLUE_ARRAY_SIZE(state_names) && state_names[s];
@@ -189,6 +215,15 @@ int glue_control_encode_response(enum glue_control_cmd cmd,
 		     i->name, (int)i->pid, state_names[i->state], (unsigned)i->cpus,
 		     (unsigned long long)i->mem_bytes, (unsigned long long)i->start_time,
 		     (unsigned long long)i->uptime_ms);
+		if (i->nnics > GLUE_MACHINE_MAX_NICS)
+			return glue_err(-EINVAL, "%u NICs in VM info", (unsigned)i->nnics);
+		if (i->nnics)
+			outf(&o, "nics=%u\n", (unsigned)i->nnics);
+		for (uint32_t n = 0; n < i->nnics; n++) {
+			ret = encode_nic(&o, n, &i->nics[n]);
+			if (ret)
+				return ret;
+		}
 	} else {
 		if (!state_valid(resp->state))
 			return glue_err(-EINVAL, "bad state %d in answer", (int)resp->state);
@@ -360,6 +395,56 @@ bad:
 			(unsigned long long)max);
 }
 
+/* The next space-separated token of [*p, end) into buf (cap bytes). */
+static bool next_token(const char **p, const char *end, char *buf, size_t cap)
+{
+	const char *t = *p, *sp = memchr(t, ' ', (size_t)(end - t));
+	size_t n = (size_t)((sp ? sp : end) - t);
+
+	if (n == 0 || n >= cap)
+		return false;
+	memcpy(buf, t, n);
+	buf[n] = '\0';
+	*p = sp ? sp + 1 : end;
+	return true;
+}
+
+static int decode_nic(struct msg *m, uint32_t n, struct glue_machine_nic_info *nic)
+{
+	char key[16], r[4], fwd[GLUE_MACHINE_MAX_HOSTFWD * 48];
+	const char *p, *end;
+	char *rule, *save;
+	struct field *f;
+	int ret;
+
+	snprintf(key, sizeof(key), "nic%u", n);
+	ret = need(m, key, &f);
+	if (ret)
+		return ret;
+	p = f->val;
+	end = f->val + f->vlen;
+	memset(nic, 0, sizeof(*nic));
+	if (!next_token(&p, end, nic->backend, sizeof(nic->backend)) ||
+	    !next_token(&p, end, nic->mac, sizeof(nic->mac)) ||
+	    !next_token(&p, end, nic->ifname, sizeof(nic->ifname)) ||
+	    !next_token(&p, end, r, sizeof(r)) || !next_token(&p, end, fwd, sizeof(fwd)) ||
+	    p != end || (strcmp(r, "0") && strcmp(r, "1")))
+		return glue_err(-EBADMSG, "control answer has a malformed %s", key);
+	if (!strcmp(nic->ifname, "-"))
+		nic->ifname[0] = '\0';
+	nic->restricted = r[0] == '1';
+	if (!strcmp(fwd, "-"))
+		return 0;
+	for (rule = strtok_r(fwd, ",", &save); rule; rule = strtok_r(NULL, ",", &save)) {
+		if (nic->nhostfwd == GLUE_MACHINE_MAX_HOSTFWD ||
+		    strlen(rule) >= sizeof(nic->hostfwd[0]))
+			return glue_err(-EBADMSG, "control answer: %s has bad forwarding rules",
+					key);
+		strcpy(nic->hostfwd[nic->nhostfwd++], rule);
+	}
+	return 0;
+}
+
 static int state(struct msg *m, enum glue_machine_state *out)
 {
 	struct field *f;
@@ -468,6 +553,14 @@ int glue_control_decode_response(enum glue_control_cmd cmd, const void *payload,
 		    (ret = num(&m, "start_time", UINT64_MAX, &i->start_time)) ||
 		    (ret = num(&m, "uptime_ms", UINT64_MAX, &i->uptime_ms)))
 			return ret;
+		if (take(&m, "nics")) { /* only a VM with NICs says so */
+			if ((ret = num(&m, "nics", GLUE_MACHINE_MAX_NICS, &v)))
+				return ret;
+			i->nnics = (uint32_t)v;
+			for (uint32_t n = 0; n < i->nnics; n++)
+				if ((ret = decode_nic(&m, n, &i->nics[n])))
+					return ret;
+		}
 		resp->state = i->state;
 		break;
 	case GLUE_CONTROL_PAUSE:

@@ -54,6 +54,8 @@
 #include <glue/virtio_net.h>
 #endif
 #if GLUE_HAVE_SLIRP
+#include <arpa/inet.h>
+
 #include <glue/net_user.h>
 #endif
 
@@ -80,6 +82,15 @@ void glue_machine_log(struct glue_machine *m, int level, const char *fmt, ...)
 	if (write(m->cfg.log_fd >= 0 ? m->cfg.log_fd : STDERR_FILENO, buf, (size_t)n) < 0) {
 		/* nowhere left to report it */
 	}
+}
+
+int glue_machine_nic_info(const struct glue_machine *m, uint32_t index,
+			  struct glue_machine_nic_info *out)
+{
+	if (!m || index >= m->nnics)
+		return -ENOENT;
+	*out = m->nics[index];
+	return 0;
 }
 
 const char *glue_machine_state_name(enum glue_machine_state state)
@@ -254,6 +265,8 @@ static int check_devices(const struct glue_machine_config *cfg)
 				GLUE_HAVE_VIRTIO_NET ? "a virtio transport" : "virtio-net");
 	if (cfg->nnics && !cfg->nics)
 		return glue_err(-EINVAL, "%u NICs but no NIC list", cfg->nnics);
+	if (cfg->nnics > GLUE_MACHINE_MAX_NICS)
+		return glue_err(-EINVAL, "%u NICs: at most %d", cfg->nnics, GLUE_MACHINE_MAX_NICS);
 	for (uint32_t i = 0; i < cfg->nnics; i++) {
 		const struct glue_machine_nic *n = &cfg->nics[i];
 
@@ -561,15 +574,25 @@ static int make_backend(struct glue_machine *m, uint32_t i, struct glue_net_back
 	glue_net_user_config_init(&uc);
 	uc.restricted = nic->restricted;
 	uc.hostname = m->cfg.name;
-	if (nic->nhostfwd > GLUE_NET_USER_MAX_FWD)
+	if (nic->nhostfwd > GLUE_NET_USER_MAX_FWD || nic->nhostfwd > GLUE_MACHINE_MAX_HOSTFWD)
 		return glue_err(-EINVAL, "NIC %u: at most %d forwarded ports", i,
 				GLUE_NET_USER_MAX_FWD);
 	for (uint32_t k = 0; k < nic->nhostfwd; k++) {
+		const struct glue_net_hostfwd *f = &uc.fwd[k];
+		char host[INET_ADDRSTRLEN], guest[INET_ADDRSTRLEN];
+
 		r = glue_net_hostfwd_parse(&uc.fwd[k], nic->hostfwd[k]);
 		if (r < 0)
 			return r;
+		inet_ntop(AF_INET, &f->host_addr, host, sizeof(host));
+		inet_ntop(AF_INET, f->guest_addr.s_addr ? &f->guest_addr : &uc.dhcp_start, guest,
+			  sizeof(guest));
+		snprintf(m->nics[i].hostfwd[k], sizeof(m->nics[i].hostfwd[k]), "%s:%s:%u-%s:%u",
+			 f->udp ? "udp" : "tcp", host, f->host_port, guest, f->guest_port);
 	}
 	uc.nfwd = nic->nhostfwd;
+	m->nics[i].nhostfwd = uc.nfwd;
+	m->nics[i].restricted = nic->restricted;
 	return glue_net_user_new(be, &uc);
 #else
 	return glue_err(-ENOTSUP, "this glue was built without user-mode networking");
@@ -586,6 +609,8 @@ static int make_nics(struct glue_machine *m)
 		struct glue_net_backend be;
 		struct glue_virtio_device d;
 
+		struct glue_machine_nic_info *info = &m->nics[i];
+
 		r = make_backend(m, i, &be);
 		if (r < 0)
 			break;
@@ -595,6 +620,11 @@ static int make_nics(struct glue_machine *m)
 			memcpy(c.mac, nic->mac, 6);
 		else
 			glue_virtio_net_mac(c.mac, m->cfg.name ? m->cfg.name : "glue", i);
+		snprintf(info->backend, sizeof(info->backend), "%s", be.name);
+		snprintf(info->ifname, sizeof(info->ifname), "%s", be.ifname);
+		snprintf(info->mac, sizeof(info->mac), "%02x:%02x:%02x:%02x:%02x:%02x", c.mac[0],
+			 c.mac[1], c.mac[2], c.mac[3], c.mac[4], c.mac[5]);
+		m->nnics = i + 1;
 		glue_machine_log(
 			m, 1, "glue: NIC %u: virtio-net %02x:%02x:%02x:%02x:%02x:%02x on %s%s%s%s",
 			i, c.mac[0], c.mac[1], c.mac[2], c.mac[3], c.mac[4], c.mac[5], be.name,

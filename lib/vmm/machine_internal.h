@@ -59,6 +59,8 @@ struct glue_machine {
 	/* Devices made before KVM (their files checked), not yet on a transport. */
 	struct glue_virtio_device pending[MACHINE_MAX_VIRTIO];
 	uint32_t npending, nplaced;
+	struct glue_machine_nic_info nics[GLUE_MACHINE_MAX_NICS];
+	uint32_t nnics;
 
 	struct glue_vcpu **vcpus;
 	pthread_t *threads;

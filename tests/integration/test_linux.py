@@ -523,11 +523,12 @@ BIG = hashlib.sha256(b"net").digest() * (4 * MiB // 32)  # 4 MiB
 
 
 @pytest.mark.parametrize("transport", ["pci", "mmio"])
-def test_net_user(linux, transport):
+def test_net_user(linux, glue, transport):
     """--net user: Linux's virtio_net gets 10.0.2.15 from slirp's DHCP,
     fetches and posts 4 MiB through the gateway to a server on the host's
     loopback (checksums equal), and a hostfwd rule makes the guest's httpd
-    reachable from the host."""
+    reachable from the host; glue list --json shows the NICs and the port.
+    A second NIC with no flags gets a MAC of its own, from the VM's name."""
     _need_net(user=True)
     if not glueutil.have("pci" if transport == "pci" else "virtio_mmio"):
         pytest.skip(f"built without {transport}")
@@ -535,8 +536,17 @@ def test_net_user(linux, transport):
     fwd = _free_port()
     try:
         v, sh = linux("--transport", transport, "--net",
-                      f"user,hostfwd=tcp:127.0.0.1:{fwd}-:8080,mac=02:00:00:00:00:42", cpus=1)
+                      f"user,hostfwd=tcp:127.0.0.1:{fwd}-:8080,mac=02:00:00:00:00:42",
+                      "--net", "user", cpus=1, name=f"net-{transport}")
         assert sh.out("cat /sys/class/net/eth0/address") == "02:00:00:00:00:42"
+        mac1 = sh.out("cat /sys/class/net/eth1/address")
+        assert mac1.startswith("02:") and mac1 != "02:00:00:00:00:42", mac1
+        nics = list_json(glue)[f"net-{transport}"]["nics"]
+        assert nics == [
+            {"backend": "user", "mac": "02:00:00:00:00:42", "restricted": False,
+             "hostfwd": [f"tcp:127.0.0.1:{fwd}-10.0.2.15:8080"]},
+            {"backend": "user", "mac": mac1, "restricted": False, "hostfwd": []},
+        ], nics
         assert sh.out("basename $(readlink /sys/class/net/eth0/device/driver)") == "virtio_net"
         sh.out("ip link set eth0 up")
         out = sh.out("udhcpc -i eth0 -n -q -t 10 -s /etc/udhcpc.sh 2>&1", timeout=60)

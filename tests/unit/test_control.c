@@ -317,6 +317,37 @@ Test(control_proto, response_round_trip)
 	cr_assert_eq(out.info.mem_bytes, UINT64_MAX);
 	cr_assert_eq(out.info.start_time, 1764000000);
 	cr_assert_eq(out.info.uptime_ms, 98765);
+	cr_assert_eq(out.info.nnics, 0);
+
+	/* with NICs: a user one with two forwarded ports, a tap */
+	r.info.nnics = 2;
+	strcpy(r.info.nics[0].backend, "user");
+	strcpy(r.info.nics[0].mac, "02:00:00:00:00:01");
+	r.info.nics[0].restricted = true;
+	r.info.nics[0].nhostfwd = 2;
+	strcpy(r.info.nics[0].hostfwd[0], "tcp:127.0.0.1:8080-10.0.2.15:80");
+	strcpy(r.info.nics[0].hostfwd[1], "udp:0.0.0.0:5353-10.0.2.15:53");
+	strcpy(r.info.nics[1].backend, "tap");
+	strcpy(r.info.nics[1].mac, "02:00:00:00:00:02");
+	strcpy(r.info.nics[1].ifname, "tap0");
+	cr_assert_eq(glue_control_encode_response(GLUE_CONTROL_INFO, &r, buf, sizeof(buf), &len), 0,
+		     "%s", glue_error_last());
+	cr_assert_eq(glue_control_decode_response(GLUE_CONTROL_INFO, buf + 4, len - 4, &out), 0,
+		     "%s", glue_error_last());
+	cr_assert_eq(out.info.nnics, 2);
+	cr_assert_str_eq(out.info.nics[0].backend, "user");
+	cr_assert_str_eq(out.info.nics[0].mac, "02:00:00:00:00:01");
+	cr_assert_str_eq(out.info.nics[0].ifname, "");
+	cr_assert(out.info.nics[0].restricted);
+	cr_assert_eq(out.info.nics[0].nhostfwd, 2);
+	cr_assert_str_eq(out.info.nics[0].hostfwd[1], "udp:0.0.0.0:5353-10.0.2.15:53");
+	cr_assert_str_eq(out.info.nics[1].ifname, "tap0");
+	cr_assert_not(out.info.nics[1].restricted);
+	cr_assert_eq(out.info.nics[1].nhostfwd, 0);
+	/* a NIC whose fields would break the line format is refused at encoding */
+	strcpy(r.info.nics[1].ifname, "tap 0");
+	cr_assert_eq(glue_control_encode_response(GLUE_CONTROL_INFO, &r, buf, sizeof(buf), &len),
+		     -EINVAL);
 
 	memset(&r, 0, sizeof(r));
 	r.state = GLUE_MACHINE_PAUSED;
@@ -499,6 +530,18 @@ Test(control_proto, malformed_responses)
 		{GLUE_CONTROL_INFO, "v=1\nstatus=ok\nname=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 				    "aaaaaaaaaaaaaaaaaaaaaaaaa\npid=1\nstate=paused\ncpus=1\n"
 				    "mem_bytes=1\nstart_time=1\nuptime_ms=1\n"}, /* 65 chars */
+#define INFO_OK                                                                 \
+	"v=1\nstatus=ok\nname=vm-1\npid=1\nstate=paused\ncpus=1\nmem_bytes=1\n" \
+	"start_time=1\nuptime_ms=1\n"
+		{GLUE_CONTROL_INFO, INFO_OK "nics=1\n"}, /* nic0 missing */
+		{GLUE_CONTROL_INFO, INFO_OK "nics=9\n"}, /* too many */
+		{GLUE_CONTROL_INFO, INFO_OK "nics=1\nnic0=user 02:00:00:00:00:01 - 0\n"},
+		{GLUE_CONTROL_INFO, INFO_OK "nics=1\nnic0=user 02:00:00:00:00:01 - 2 -\n"},
+		{GLUE_CONTROL_INFO, INFO_OK "nics=1\nnic0=user 02:00:00:00:00:01 - 0 - x\n"},
+		{GLUE_CONTROL_INFO,
+		 INFO_OK "nics=1\nnic0=averylongbackend 02:00:00:00:00:01 - 0 -\n"},
+		{GLUE_CONTROL_INFO, INFO_OK "nics=1\nnic0=user 02:00:00:00:00:01  0 -\n"},
+		{GLUE_CONTROL_INFO, INFO_OK "nic0=user 02:00:00:00:00:01 - 0 -\n"}, /* no nics */
 	};
 	struct glue_control_response r;
 
