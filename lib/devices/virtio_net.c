@@ -321,7 +321,7 @@ static uint64_t rx_serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue
 			if (k == 0)
 				break; /* the backend is empty: sleep on its fd */
 			if (k < 0) {
-				again = 1000000; /* e.g. a tap that is down: look again soon */
+				again = 100000000; /* e.g. a tap that is down: look again later */
 				break;
 			}
 			if (!n->rxlen)
