@@ -25,7 +25,6 @@ a VMM cannot run the guest. Python 3 standard library only.
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -33,10 +32,7 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, 'testhost'))
-sys.path.insert(0, os.path.join(REPO, 'tests', 'integration'))
-import testhost  # noqa: E402
+from guestbench import REPO, guest_run, testhost
 
 MiB = 1 << 20
 PARAMS = 'console=ttyS0 panic=-1 quiet reboot=k'
@@ -58,23 +54,6 @@ echo "BENCH rand-read $((k * 4096)) $((t1 - t0))"
 echo BENCH-DONE
 poweroff -f
 '''
-
-
-def guest_run(cmd, timeout):
-    t0 = time.monotonic()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                       stdin=subprocess.DEVNULL, errors='replace')
-    out = r.stdout.replace('\r', '')
-    if 'BENCH-DONE' not in out:
-        raise RuntimeError('%s: no result (status %d)\n%s\n%s' % (cmd[0], r.returncode,
-                                                                 out[-2000:], r.stderr[-2000:]))
-    res = {}
-    for m in re.finditer(r'BENCH (\S+) (\d+) (\d+)$', out, re.M):
-        res[m.group(1)] = (int(m.group(2)), max(int(m.group(3)), 1) / 100.0)
-    if len(res) != 3:
-        raise RuntimeError('%s: incomplete results\n%s' % (cmd[0], out[-3000:]))
-    res['_wall'] = time.monotonic() - t0
-    return res
 
 
 def host_raw(img, size):
@@ -154,7 +133,7 @@ def main(argv):
         for rnd in range(args.runs):
             for vmm in ('glue', 'qemu'):
                 try:
-                    samples[vmm].append(guest_run(cmds[vmm], args.timeout))
+                    samples[vmm].append(guest_run(cmds[vmm], args.timeout, 3))
                 except (RuntimeError, subprocess.TimeoutExpired) as e:
                     print('bench: %s failed: %s' % (vmm, e), file=sys.stderr)
                     return 1

@@ -165,6 +165,8 @@ static void print_nics(const struct glue_control_info *info)
 		}
 		if (!strcmp(nic->backend, "user"))
 			printf(", \"restricted\": %s", nic->restricted ? "true" : "false");
+		else
+			printf(", \"vhost\": %s", nic->vhost ? "true" : "false");
 		printf(", \"hostfwd\": [");
 		for (uint32_t k = 0; k < nic->nhostfwd; k++) {
 			if (k)

@@ -68,7 +68,7 @@ static void usage(FILE *f)
 		"                        repeatable: the guest sees them in this order\n"
 		"                        (/dev/vda, /dev/vdb...) (%s)\n"
 		"      --net user[,hostfwd=RULE]...[,restrict=on][,mac=MAC]\n"
-		"      --net tap[=IFNAME][,mac=MAC]\n"
+		"      --net tap[=IFNAME][,vhost=on|off][,mac=MAC]\n"
 		"      --net none\n"
 		"                        a virtio-net NIC, repeatable (default: none).\n"
 		"                        user: NAT through glue itself, no root needed;\n"
@@ -77,7 +77,9 @@ static void usage(FILE *f)
 		"                        (or udp:) forwards a host port into the guest;\n"
 		"                        restrict=on lets nothing out (%s).\n"
 		"                        tap: an existing tap device (or a new one, as\n"
-		"                        root). MAC default: derived from the VM's name.\n"
+		"                        root); frames go through the kernel's vhost-net\n"
+		"                        where it opens (vhost=on: required, off: never).\n"
+		"                        MAC default: derived from the VM's name.\n"
 		"                        none: no NICs (drops earlier --net) (%s)\n"
 		"  -h, --help            show this help\n\n"
 		"On a terminal, Ctrl-a x quits and Ctrl-a Ctrl-a sends Ctrl-a.\n"
@@ -230,10 +232,13 @@ static int parse_net(char *arg, struct nic *nic)
 			nic->fwd[nic->n.nhostfwd++] = opt + 8;
 		} else if (user && (!strcmp(opt, "restrict=on") || !strcmp(opt, "restrict=off"))) {
 			nic->n.restricted = !strcmp(opt, "restrict=on");
+		} else if (!user && (!strcmp(opt, "vhost=on") || !strcmp(opt, "vhost=off"))) {
+			nic->n.vhost = !strcmp(opt, "vhost=on") ? 1 : -1;
 		} else {
 			return cli_error(GLUE_EXIT_USAGE, CMD, "--net %s: unknown option '%s' (%s)",
 					 kind, opt,
-					 user ? "hostfwd=RULE, restrict=on|off, mac=MAC" : "mac=MAC");
+					 user ? "hostfwd=RULE, restrict=on|off, mac=MAC"
+					      : "vhost=on|off, mac=MAC");
 		}
 	}
 	return 0;

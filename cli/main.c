@@ -76,6 +76,7 @@ static void print_version(void)
 		{"virtio-blk", GLUE_HAVE_VIRTIO_BLK},
 		{"virtio-net", GLUE_HAVE_VIRTIO_NET},
 		{"slirp", GLUE_HAVE_SLIRP},
+		{"vhost", GLUE_HAVE_VHOST},
 	};
 
 	printf("glue %s\ncomponents:", glue_version());

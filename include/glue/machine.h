@@ -77,6 +77,7 @@ struct glue_machine_nic {
 	uint32_t nhostfwd;
 	bool mac_set;		    /* mac given; else derived from the config's name */
 	uint8_t mac[6];
+	int vhost; /* TAP: vhost-net where it opens (0, default), required (1), never (-1) */
 };
 
 /* What a NIC is, as glue_machine_nic_info() reports it (and glue list shows). */
@@ -86,6 +87,7 @@ struct glue_machine_nic_info {
 	char backend[8];  /* "user", "tap" */
 	char ifname[16];  /* tap: the host's interface; "" otherwise */
 	char mac[18];	  /* "02:00:00:00:00:01" */
+	bool vhost;	  /* frames go through the kernel's vhost-net (now) */
 	bool restricted;  /* user: restrict=on */
 	uint32_t nhostfwd;
 	char hostfwd[GLUE_MACHINE_MAX_HOSTFWD][48]; /* "tcp:127.0.0.1:8080-10.0.2.15:80" */

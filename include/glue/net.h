@@ -61,6 +61,7 @@ struct glue_net_backend {
 	bool vnet_hdr;	       /* frames carry GLUE_NET_HDR_LEN bytes of header */
 	unsigned int offloads; /* what the backend can take and give, GLUE_NET_OFFLOAD_* */
 	char ifname[16];       /* tap: the interface ("" otherwise) */
+	bool vhost_ok;	       /* fd is a tap that vhost-net can serve (with vnet_hdr) */
 };
 
 /* Frees a backend nobody took. Accepts one already freed (ops NULL). */

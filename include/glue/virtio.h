@@ -162,6 +162,9 @@ GLUE_API uint64_t glue_virtio_dev_features(const struct glue_virtio_dev *vdev);
 GLUE_API struct glue_virtq *glue_virtio_dev_queue(struct glue_virtio_dev *vdev, uint16_t index);
 /* After pushing used chains on queue index: interrupt the driver if it wants one. */
 GLUE_API void glue_virtio_dev_signal(struct glue_virtio_dev *vdev, uint16_t index);
+/* Interrupt the driver for queue index now: for a data path outside glue
+ * (vhost) that decided on notification suppression itself. */
+GLUE_API void glue_virtio_dev_interrupt(struct glue_virtio_dev *vdev, uint16_t index);
 /* The device cannot go on (a broken queue): DEVICE_NEEDS_RESET and a config interrupt. */
 GLUE_API void glue_virtio_dev_needs_reset(struct glue_virtio_dev *vdev);
 /* The device changed its config space: new generation and a config interrupt. */

@@ -16,6 +16,12 @@
  *
  * One worker thread per queue: the receive one sleeps on the backend's fd
  * while the guest has buffers, and on the guest's kick while it has none.
+ *
+ * vhost-net (on a tap, where /dev/vhost-net opens): the kernel moves the
+ * frames of the receive and transmit queues between guest memory and the
+ * tap; glue keeps features, config, link and the control queue. The
+ * receive filter and the statistics are then the kernel's business (the
+ * counters here stay 0), as with QEMU's vhost.
  */
 #ifndef GLUE_VIRTIO_NET_H
 #define GLUE_VIRTIO_NET_H
@@ -31,6 +37,13 @@ GLUE_BEGIN_DECLS
 /* Entries each of the unicast and multicast filter tables holds (more: all pass). */
 #define GLUE_VIRTIO_NET_MAC_TABLE 64
 
+/* Whether the kernel's vhost-net serves the receive and transmit queues. */
+enum glue_virtio_net_vhost {
+	GLUE_VIRTIO_NET_VHOST_AUTO = 0, /* where the backend allows it and /dev/vhost-net opens */
+	GLUE_VIRTIO_NET_VHOST_OFF,
+	GLUE_VIRTIO_NET_VHOST_ON, /* required: glue_virtio_net_new() fails without it */
+};
+
 struct glue_virtio_net_config {
 	uint32_t size; /* sizeof(struct glue_virtio_net_config), set by _init */
 	/*
@@ -40,6 +53,7 @@ struct glue_virtio_net_config {
 	struct glue_net_backend *backend;
 	uint8_t mac[6];	     /* required: a unicast address (see glue_virtio_net_mac) */
 	uint16_t queue_size; /* power of two; default 256 */
+	enum glue_virtio_net_vhost vhost;
 };
 
 static inline void glue_virtio_net_config_init(struct glue_virtio_net_config *cfg)
@@ -77,6 +91,15 @@ GLUE_API int glue_virtio_net_stats(const struct glue_virtio_device *dev,
 				   struct glue_virtio_net_stats *out);
 /* The link as the embedder sets it (up at start); the backend's own state counts too. */
 GLUE_API int glue_virtio_net_set_link(const struct glue_virtio_device *dev, bool up);
+/*
+ * Where the frames will go through once the driver starts the queues:
+ * "vhost-net", or "glue" followed by why not vhost-net when it was asked
+ * for (" (no vhost-net: cannot open /dev/vhost-net: ...)"). NULL for another
+ * device.
+ */
+GLUE_API const char *glue_virtio_net_data_path(const struct glue_virtio_device *dev);
+/* Whether vhost-net serves the queues now (the driver started them there). */
+GLUE_API bool glue_virtio_net_vhost_active(const struct glue_virtio_device *dev);
 /* Ask the guest to announce itself (gratuitous ARP), e.g. after it moved. */
 GLUE_API int glue_virtio_net_announce(const struct glue_virtio_device *dev);
 

@@ -86,6 +86,17 @@ GLUE_API uint16_t glue_virtq_max_size(const struct glue_virtq *q);
 GLUE_API int glue_virtq_enable(struct glue_virtq *q, const struct glue_virtq_layout *layout,
 			       uint32_t features);
 
+/*
+ * The rings of a ready queue as host addresses (checked at enable), for a
+ * data path outside glue that serves the queue itself (vhost): then glue's
+ * pop/push must not be used on it. -ENODEV when not ready.
+ */
+struct glue_virtq_host_rings {
+	uint16_t size;
+	void *desc, *avail, *used;
+};
+GLUE_API int glue_virtq_host_rings(const struct glue_virtq *q, struct glue_virtq_host_rings *out);
+
 /* Not ready, indices back to 0, not broken (a device reset). */
 GLUE_API void glue_virtq_reset(struct glue_virtq *q);
 GLUE_API bool glue_virtq_ready(const struct glue_virtq *q);

@@ -148,14 +148,14 @@ static bool token_ok(const char *t)
 	return true;
 }
 
-/* "nicN=BACKEND MAC IFNAME|- 0|1 RULE,RULE...|-" */
+/* "nicN=BACKEND MAC IFNAME|- FLAGS RULE,RULE...|-", FLAGS 1 restricted | 2 vhost */
 static int encode_nic(struct out *o, uint32_t n, const struct glue_machine_nic_info *nic)
 {
 	if (!nic->backend[0] || !token_ok(nic->backend) || !token_ok(nic->mac) || !nic->mac[0] ||
 	    !token_ok(nic->ifname) || nic->nhostfwd > GLUE_MACHINE_MAX_HOSTFWD)
 		return glue_err(-EINVAL, "bad NIC %u in VM info", n);
 	outf(o, "nic%u=%s %s %s %d ", n, nic->backend, nic->mac, nic->ifname[0] ? nic->ifname : "-",
-	     nic->restricted);
+	     nic->restricted | nic->vhost << 1);
 	for (uint32_t k = 0; k < nic->nhostfwd; k++) {
 		if (!nic->hostfwd[k][0] || !token_ok(nic->hostfwd[k]))
 			return glue_err(-EINVAL, "bad forwarding rule of NIC %u in VM info", n);
@@ -428,11 +428,12 @@ static int decode_nic(struct msg *m, uint32_t n, struct glue_machine_nic_info *n
 	    !next_token(&p, end, nic->mac, sizeof(nic->mac)) ||
 	    !next_token(&p, end, nic->ifname, sizeof(nic->ifname)) ||
 	    !next_token(&p, end, r, sizeof(r)) || !next_token(&p, end, fwd, sizeof(fwd)) ||
-	    p != end || (strcmp(r, "0") && strcmp(r, "1")))
+	    p != end || r[1] || r[0] < '0' || r[0] > '3')
 		return glue_err(-EBADMSG, "control answer has a malformed %s", key);
 	if (!strcmp(nic->ifname, "-"))
 		nic->ifname[0] = '\0';
-	nic->restricted = r[0] == '1';
+	nic->restricted = (r[0] - '0') & 1;
+	nic->vhost = (r[0] - '0') & 2;
 	if (!strcmp(fwd, "-"))
 		return 0;
 	for (rule = strtok_r(fwd, ",", &save); rule; rule = strtok_r(NULL, ",", &save)) {

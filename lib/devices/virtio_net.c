@@ -15,8 +15,10 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,9 +30,21 @@
 #include <glue/virtio_net.h>
 #include <glue/virtq.h>
 
+#include <glue/config.h>
+
 #include "core/err.h"
 #include "core/util.h"
 #include "virtio/worker.h"
+#if GLUE_HAVE_VHOST
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "net/vhost.h"
+#endif
 
 enum { RXQ = 0, TXQ = 1, CTRLQ = 2, NQUEUES = 3 };
 
@@ -68,6 +82,15 @@ struct net {
 	size_t rxlen;	/* a frame waiting for buffers (0: none) */
 	struct glue_virtq_chain *held[MAX_HELD];
 	unsigned int nheld;
+	/* vhost-net: the kernel's data path for the receive and transmit queues */
+	struct vhost_net *vhost;
+	uint64_t vhost_features;
+	_Atomic bool vhost_active; /* this activation's queues are the kernel's */
+	int kick[2], call[2], call_stop;
+	pthread_t call_thread;
+	bool call_running;
+	char data_path[160];
+
 	/* the transmit worker's own */
 	struct glue_virtio_dev *vdev_tx; /* what tx_serve was called for */
 	struct iovec txiov[GLUE_VIRTQ_MAX_SEGS + 1];
@@ -307,6 +330,10 @@ static uint64_t rx_serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue
 	int budget = RX_BUDGET;
 
 	poll_link(n);
+	if (n->vhost_active) {
+		vworker_watch(n->worker[RXQ], false); /* the tap is the kernel's */
+		return again;
+	}
 	if (!q) {
 		vworker_watch(n->worker[RXQ], false); /* nowhere to put frames */
 		return again;
@@ -423,7 +450,15 @@ static bool tx_one(struct net *n, const struct glue_virtq_chain *c, uint64_t f)
 						  .iov_len = v->iov_len - skip};
 		skip = 0;
 	}
+	/* A backend with no room now (slirp's thread behind): wait for room, as
+	 * a NIC's queue would stall, rather than drop what TCP then resends. */
 	r = n->be.ops->send(n->be.ctx, n->txiov, niov);
+	for (int tries = 0; r == -EAGAIN && tries < 100; tries++) {
+		struct pollfd p = {.fd = n->be.fd, .events = POLLOUT};
+
+		poll(&p, 1, 10);
+		r = n->be.ops->send(n->be.ctx, n->txiov, niov);
+	}
 	if (r < 0) {
 		count(&n->tx_dropped, 1);
 	} else {
@@ -452,6 +487,8 @@ static uint64_t tx_serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue
 	static const struct vworker_drain_ops ops = {.chain = tx_chain, .bad = tx_bad};
 	struct net *n = ctx;
 
+	if (n->vhost_active)
+		return 0;
 	n->vdev_tx = vdev;
 	return vworker_drain(vdev, TXQ, &ops, ctx);
 }
@@ -607,6 +644,148 @@ static uint64_t ctrl_serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t que
 	return 0;
 }
 
+/* ---- vhost-net ---- */
+
+#if GLUE_HAVE_VHOST
+/* What vhost must be able to do for glue to hand it the queues (the ring
+ * features glue offers, and the header layout virtio 1 has). */
+#define VHOST_NEEDS                                                     \
+	(1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_RING_F_EVENT_IDX | \
+	 1ULL << VIRTIO_RING_F_INDIRECT_DESC | 1ULL << VIRTIO_NET_F_MRG_RXBUF)
+
+/* The kernel signals call[q] when the driver is to be interrupted. */
+static void *call_main(void *p)
+{
+	struct net *n = p;
+	struct pollfd pf[3] = {{.fd = n->call[0], .events = POLLIN},
+			       {.fd = n->call[1], .events = POLLIN},
+			       {.fd = n->call_stop, .events = POLLIN}};
+
+	for (;;) {
+		if (poll(pf, 3, -1) < 0)
+			continue;
+		if (pf[2].revents)
+			return NULL;
+		for (uint16_t q = 0; q < 2; q++) {
+			struct glue_virtio_dev *vdev;
+			uint64_t v;
+
+			if (!(pf[q].revents & POLLIN) || read(n->call[q], &v, sizeof(v)) < 0)
+				continue;
+			pthread_mutex_lock(&n->lock);
+			vdev = n->vhost_active ? n->vdev : NULL;
+			if (vdev)
+				glue_virtio_dev_interrupt(vdev, q);
+			pthread_mutex_unlock(&n->lock);
+		}
+	}
+}
+
+/* Set vhost up for the device, or say in data_path why not. */
+static int vhost_setup(struct net *n, enum glue_virtio_net_vhost mode)
+{
+	int e;
+
+	snprintf(n->data_path, sizeof(n->data_path), "glue");
+	n->kick[0] = n->kick[1] = n->call[0] = n->call[1] = n->call_stop = -1;
+	if (mode == GLUE_VIRTIO_NET_VHOST_OFF)
+		return 0;
+	if (!n->be.vhost_ok || !n->be.vnet_hdr) {
+		e = glue_err(-ENOTSUP, "vhost-net serves taps only, not a %s backend", n->be.name);
+		goto none;
+	}
+	e = vhost_net_open(&n->vhost, n->be.fd, &n->vhost_features);
+	if (e < 0)
+		goto none;
+	if ((n->vhost_features & VHOST_NEEDS) != VHOST_NEEDS) {
+		e = glue_err(-ENOTSUP, "this kernel's vhost-net lacks features 0x%llx",
+			     (unsigned long long)(VHOST_NEEDS & ~n->vhost_features));
+		goto none;
+	}
+	for (int i = 0; i < 2; i++) {
+		n->kick[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		n->call[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (n->kick[i] < 0 || n->call[i] < 0) {
+			e = glue_err_sys(-errno, "vhost-net: eventfd");
+			goto none;
+		}
+	}
+	n->call_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (n->call_stop < 0) {
+		e = glue_err_sys(-errno, "vhost-net: eventfd");
+		goto none;
+	}
+	e = pthread_create(&n->call_thread, NULL, call_main, n);
+	if (e) {
+		e = glue_err_sys(-e, "vhost-net: cannot start its thread");
+		goto none;
+	}
+	pthread_setname_np(n->call_thread, "virtio-net-vhost");
+	n->call_running = true;
+	snprintf(n->data_path, sizeof(n->data_path), "vhost-net");
+	return 0;
+none:
+	snprintf(n->data_path, sizeof(n->data_path), "glue (no vhost-net: %s)", glue_error_last());
+	vhost_net_free(n->vhost);
+	n->vhost = NULL;
+	return mode == GLUE_VIRTIO_NET_VHOST_ON ? e : 0;
+}
+
+/* At activation: hand the kernel the two queues (false: glue serves them). */
+static bool vhost_start(struct net *n, struct glue_virtio_dev *vdev, uint64_t f)
+{
+	struct glue_virtq_host_rings r[2];
+
+	if (!n->vhost)
+		return false;
+	for (uint16_t q = 0; q < 2; q++)
+		if (glue_virtq_host_rings(glue_virtio_dev_queue(vdev, q), &r[q]) < 0)
+			return false; /* a queue the driver left off: glue's path copes */
+	/* The ring and header features; vhost has no business with the rest. */
+	f &= n->vhost_features &
+	     (VHOST_NEEDS | 1ULL << VIRTIO_F_ANY_LAYOUT | 1ULL << VIRTIO_F_NOTIFY_ON_EMPTY);
+	return vhost_net_start(n->vhost, glue_virtio_dev_mem(vdev), f, r, n->kick, n->call) == 0;
+}
+
+static void vhost_teardown(struct net *n)
+{
+	if (n->call_running) {
+		uint64_t one = 1;
+
+		if (write(n->call_stop, &one, sizeof(one)) < 0) {
+			/* cannot fail on a fresh eventfd */
+		}
+		pthread_join(n->call_thread, NULL);
+	}
+	vhost_net_free(n->vhost);
+	for (int i = 0; i < 2; i++) {
+		if (n->kick[i] >= 0)
+			close(n->kick[i]);
+		if (n->call[i] >= 0)
+			close(n->call[i]);
+	}
+	if (n->call_stop >= 0)
+		close(n->call_stop);
+}
+#else
+static int vhost_setup(struct net *n, enum glue_virtio_net_vhost mode)
+{
+	snprintf(n->data_path, sizeof(n->data_path), "glue");
+	if (mode == GLUE_VIRTIO_NET_VHOST_ON)
+		return glue_err(-ENOTSUP, "this glue was built without vhost-net");
+	return 0;
+}
+
+static bool vhost_start(struct net *n, struct glue_virtio_dev *vdev, uint64_t f)
+{
+	return false;
+}
+
+static void vhost_teardown(struct net *n)
+{
+}
+#endif
+
 /* ---- the device contract ---- */
 
 static void filter_defaults_locked(struct net *n)
@@ -638,6 +817,8 @@ static int net_activate(void *ctx, struct glue_virtio_dev *vdev)
 		if (n->be.ops->set_offloads(n->be.ctx, off) < 0)
 			n->be.ops->set_offloads(n->be.ctx, 0);
 	}
+	/* Before the workers run: they leave the kernel's queues alone. */
+	n->vhost_active = vhost_start(n, vdev, f);
 	pthread_mutex_lock(&n->lock);
 	n->vdev = vdev;
 	n->features = f;
@@ -651,10 +832,15 @@ static void net_reset(void *ctx)
 {
 	struct net *n = ctx;
 
+#if GLUE_HAVE_VHOST
+	if (n->vhost_active)
+		vhost_net_stop(n->vhost);
+#endif
 	for (int i = 0; i < NQUEUES; i++)
 		vworker_reset(n->worker[i]);
 	rx_release_held(n);
 	pthread_mutex_lock(&n->lock);
+	n->vhost_active = false;
 	n->vdev = NULL;
 	n->features = 0;
 	n->status &= ~VIRTIO_NET_S_ANNOUNCE;
@@ -666,6 +852,16 @@ static void net_notify(void *ctx, uint16_t queue)
 {
 	struct net *n = ctx;
 
+#if GLUE_HAVE_VHOST
+	if (n->vhost_active && queue < 2) {
+		uint64_t one = 1;
+
+		if (write(n->kick[queue], &one, sizeof(one)) < 0) {
+			/* EAGAIN: a kick is already pending */
+		}
+		return;
+	}
+#endif
 	if (queue < NQUEUES)
 		vworker_kick(n->worker[queue]);
 }
@@ -676,12 +872,20 @@ static void net_pause(void *ctx)
 
 	for (int i = 0; i < NQUEUES; i++)
 		vworker_pause(n->worker[i]);
+#if GLUE_HAVE_VHOST
+	if (n->vhost_active)
+		vhost_net_set_running(n->vhost, false);
+#endif
 }
 
 static void net_resume(void *ctx)
 {
 	struct net *n = ctx;
 
+#if GLUE_HAVE_VHOST
+	if (n->vhost_active)
+		vhost_net_set_running(n->vhost, true);
+#endif
 	for (int i = 0; i < NQUEUES; i++)
 		vworker_resume(n->worker[i]);
 }
@@ -692,6 +896,7 @@ static void net_free(void *ctx)
 
 	for (int i = 0; i < NQUEUES; i++)
 		vworker_free(n->worker[i]);
+	vhost_teardown(n); /* before the backend: the kernel holds the tap */
 	rx_release_held(n);
 	glue_net_backend_free(&n->be);
 	pthread_mutex_destroy(&n->lock);
@@ -756,6 +961,7 @@ int glue_virtio_net_new(struct glue_virtio_device *out, const struct glue_virtio
 	n->be = *c.backend;
 	memset(c.backend, 0, sizeof(*c.backend));
 	c.backend->fd = -1;
+	n->kick[0] = n->kick[1] = n->call[0] = n->call[1] = n->call_stop = -1;
 	pthread_mutex_init(&n->lock, NULL);
 	if (!c.queue_size || c.queue_size > GLUE_VIRTQ_MAX_SIZE ||
 	    (c.queue_size & (c.queue_size - 1))) {
@@ -779,6 +985,9 @@ int glue_virtio_net_new(struct glue_virtio_device *out, const struct glue_virtio
 		e = glue_err(-ENOMEM, "out of memory");
 		goto fail;
 	}
+	e = vhost_setup(n, c.vhost);
+	if (e < 0)
+		goto fail;
 	for (int i = 0; i < NQUEUES; i++) {
 		static const vworker_fn fns[NQUEUES] = {rx_serve, tx_serve, ctrl_serve};
 
@@ -821,6 +1030,20 @@ int glue_virtio_net_stats(const struct glue_virtio_device *dev, struct glue_virt
 	out->tx_dropped = atomic_load(&n->tx_dropped);
 	out->tx_bad = atomic_load(&n->tx_bad);
 	return 0;
+}
+
+bool glue_virtio_net_vhost_active(const struct glue_virtio_device *dev)
+{
+	struct net *n = net_of(dev);
+
+	return n && n->vhost_active;
+}
+
+const char *glue_virtio_net_data_path(const struct glue_virtio_device *dev)
+{
+	struct net *n = net_of(dev);
+
+	return n ? n->data_path : NULL;
 }
 
 int glue_virtio_net_set_link(const struct glue_virtio_device *dev, bool up)

@@ -168,6 +168,7 @@ int glue_net_tap_open(struct glue_net_backend *out, const char *ifname)
 	out->name = "tap";
 	out->fd = t->fd;
 	out->vnet_hdr = true;
+	out->vhost_ok = true;
 	memcpy(out->ifname, t->ifname, sizeof(out->ifname));
 	return 0;
 fail:

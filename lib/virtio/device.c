@@ -448,6 +448,12 @@ void glue_virtio_dev_signal(struct glue_virtio_dev *v, uint16_t index)
 		v->t->signal_queue(v->tctx, index);
 }
 
+void glue_virtio_dev_interrupt(struct glue_virtio_dev *v, uint16_t index)
+{
+	if (glue_virtio_dev_queue(v, index))
+		v->t->signal_queue(v->tctx, index);
+}
+
 void glue_virtio_dev_needs_reset(struct glue_virtio_dev *v)
 {
 	set_broken(v);

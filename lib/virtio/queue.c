@@ -141,6 +141,17 @@ int glue_virtq_enable(struct glue_virtq *q, const struct glue_virtq_layout *l, u
 	return 0;
 }
 
+int glue_virtq_host_rings(const struct glue_virtq *q, struct glue_virtq_host_rings *out)
+{
+	if (!q || !q->ready)
+		return -ENODEV;
+	out->size = q->size;
+	out->desc = q->desc;
+	out->avail = q->avail;
+	out->used = q->used;
+	return 0;
+}
+
 void glue_virtq_reset(struct glue_virtq *q)
 {
 	q->ready = q->broken = false;
@@ -361,8 +372,8 @@ void glue_virtq_push(struct glue_virtq *q, struct glue_virtq_chain *c, uint32_t 
 	free(c);
 }
 
-void glue_virtq_push_n(struct glue_virtq *q, struct glue_virtq_chain *const *c,
-		       const uint32_t *len, unsigned int n)
+void glue_virtq_push_n(struct glue_virtq *q, struct glue_virtq_chain *const *c, const uint32_t *len,
+		       unsigned int n)
 {
 	bool any = false;
 

@@ -90,6 +90,10 @@ int glue_machine_nic_info(const struct glue_machine *m, uint32_t index,
 	if (!m || index >= m->nnics)
 		return -ENOENT;
 	*out = m->nics[index];
+#if GLUE_HAVE_VIRTIO_NET
+	/* Live: the kernel takes the queues only once the driver starts them. */
+	out->vhost = glue_virtio_net_vhost_active(&m->pending[m->nic_device[index]]);
+#endif
 	return 0;
 }
 
@@ -280,6 +284,10 @@ static int check_devices(const struct glue_machine_config *cfg)
 					"NIC %u: forwarded ports and restrict are for "
 					"user-mode networking",
 					i);
+		if (n->vhost > 0 && !GLUE_HAVE_VHOST)
+			return glue_err(-ENOTSUP, "this glue was built without vhost-net");
+		if (n->vhost > 0 && n->backend != GLUE_MACHINE_NET_TAP)
+			return glue_err(-EINVAL, "NIC %u: vhost-net serves taps only", i);
 		if (n->nhostfwd && !n->hostfwd)
 			return glue_err(-EINVAL, "NIC %u: %u forwarded ports but no list", i,
 					n->nhostfwd);
@@ -624,12 +632,24 @@ static int make_nics(struct glue_machine *m)
 		snprintf(info->ifname, sizeof(info->ifname), "%s", be.ifname);
 		snprintf(info->mac, sizeof(info->mac), "%02x:%02x:%02x:%02x:%02x:%02x", c.mac[0],
 			 c.mac[1], c.mac[2], c.mac[3], c.mac[4], c.mac[5]);
-		m->nnics = i + 1;
-		glue_machine_log(
-			m, 1, "glue: NIC %u: virtio-net %02x:%02x:%02x:%02x:%02x:%02x on %s%s%s%s",
-			i, c.mac[0], c.mac[1], c.mac[2], c.mac[3], c.mac[4], c.mac[5], be.name,
-			be.ifname[0] ? " " : "", be.ifname, nic->restricted ? " (restricted)" : "");
-		r = pend(m, glue_virtio_net_new(&d, &c), &d);
+		c.vhost = nic->vhost > 0   ? GLUE_VIRTIO_NET_VHOST_ON
+			  : nic->vhost < 0 ? GLUE_VIRTIO_NET_VHOST_OFF
+					   : GLUE_VIRTIO_NET_VHOST_AUTO;
+		if (nic->backend != GLUE_MACHINE_NET_TAP)
+			c.vhost = GLUE_VIRTIO_NET_VHOST_OFF; /* only a tap has a kernel data path */
+		r = glue_virtio_net_new(&d, &c);
+		if (r < 0)
+			break;
+		m->nic_device[i] = m->npending;
+		glue_machine_log(m, 1,
+				 "glue: NIC %u: virtio-net %02x:%02x:%02x:%02x:%02x:%02x on %s%s%s%s, "
+				 "data path %s",
+				 i, c.mac[0], c.mac[1], c.mac[2], c.mac[3], c.mac[4], c.mac[5],
+				 info->backend, info->ifname[0] ? " " : "", info->ifname,
+				 nic->restricted ? " (restricted)" : "", glue_virtio_net_data_path(&d));
+		r = pend(m, 0, &d);
+		if (!r)
+			m->nnics = i + 1;
 	}
 	return r;
 }

@@ -60,6 +60,7 @@ struct glue_machine {
 	struct glue_virtio_device pending[MACHINE_MAX_VIRTIO];
 	uint32_t npending, nplaced;
 	struct glue_machine_nic_info nics[GLUE_MACHINE_MAX_NICS];
+	uint32_t nic_device[GLUE_MACHINE_MAX_NICS]; /* its index in pending[] */
 	uint32_t nnics;
 
 	struct glue_vcpu **vcpus;

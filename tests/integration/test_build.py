@@ -172,8 +172,9 @@ def test_no_devices(configured, guest, tmp_path):
     ("-Dvirtio_blk=false", "virtio-blk", ["-d", "DISK"], r"without virtio-blk"),
     ("-Dvirtio_net=false", "virtio-net", ["--net", "user"], r"without virtio-net"),
     ("-Dslirp=disabled", "slirp", ["--net", "user"], r"without user-mode networking"),
+    ("-Dvhost=false", "vhost", ["--net", "tap=gluenotap0,vhost=on"], r"without vhost-net"),
 ], ids=["no-virtio-mmio", "no-pci", "no-transport", "no-virtio-rng", "no-virtio-blk",
-        "no-virtio-net", "no-slirp"])
+        "no-virtio-net", "no-slirp", "no-vhost"])
 def test_without_a_virtio_part(configured, guest, tmp_path, option, left_out, ask, message):
     """A build without the transport or a device: glue --version says what
     it left out, the default run boots without it, and asking for the

@@ -330,6 +330,7 @@ Test(control_proto, response_round_trip)
 	strcpy(r.info.nics[1].backend, "tap");
 	strcpy(r.info.nics[1].mac, "02:00:00:00:00:02");
 	strcpy(r.info.nics[1].ifname, "tap0");
+	r.info.nics[1].vhost = true;
 	cr_assert_eq(glue_control_encode_response(GLUE_CONTROL_INFO, &r, buf, sizeof(buf), &len), 0,
 		     "%s", glue_error_last());
 	cr_assert_eq(glue_control_decode_response(GLUE_CONTROL_INFO, buf + 4, len - 4, &out), 0,
@@ -343,6 +344,8 @@ Test(control_proto, response_round_trip)
 	cr_assert_str_eq(out.info.nics[0].hostfwd[1], "udp:0.0.0.0:5353-10.0.2.15:53");
 	cr_assert_str_eq(out.info.nics[1].ifname, "tap0");
 	cr_assert_not(out.info.nics[1].restricted);
+	cr_assert(out.info.nics[1].vhost);
+	cr_assert_not(out.info.nics[0].vhost);
 	cr_assert_eq(out.info.nics[1].nhostfwd, 0);
 	/* a NIC whose fields would break the line format is refused at encoding */
 	strcpy(r.info.nics[1].ifname, "tap 0");
@@ -536,7 +539,7 @@ Test(control_proto, malformed_responses)
 		{GLUE_CONTROL_INFO, INFO_OK "nics=1\n"}, /* nic0 missing */
 		{GLUE_CONTROL_INFO, INFO_OK "nics=9\n"}, /* too many */
 		{GLUE_CONTROL_INFO, INFO_OK "nics=1\nnic0=user 02:00:00:00:00:01 - 0\n"},
-		{GLUE_CONTROL_INFO, INFO_OK "nics=1\nnic0=user 02:00:00:00:00:01 - 2 -\n"},
+		{GLUE_CONTROL_INFO, INFO_OK "nics=1\nnic0=user 02:00:00:00:00:01 - 4 -\n"},
 		{GLUE_CONTROL_INFO, INFO_OK "nics=1\nnic0=user 02:00:00:00:00:01 - 0 - x\n"},
 		{GLUE_CONTROL_INFO,
 		 INFO_OK "nics=1\nnic0=averylongbackend 02:00:00:00:00:01 - 0 -\n"},

@@ -714,3 +714,31 @@ Test(virtio_net, stable_mac_from_a_name)
 	glue_virtio_net_mac(c, "vm2", 0);
 	cr_assert_arr_neq(a, c, 6);
 }
+
+Test(virtio_net, vhost_only_where_it_can_serve)
+{
+	struct glue_virtio_net_config cfg;
+	struct glue_net_backend be = {0};
+	struct glue_virtio_device d;
+	struct sp *s = calloc(1, sizeof(*s));
+	int sv[2];
+
+	/* auto on a backend vhost cannot serve: glue's own data path, and why */
+	make(false, 0);
+	cr_assert_not(glue_virtio_net_vhost_active(device()));
+	cr_assert_eq(strncmp(glue_virtio_net_data_path(device()), "glue", 4), 0, "%s",
+		     glue_virtio_net_data_path(device()));
+	cr_assert_null(glue_virtio_net_data_path(NULL));
+
+	/* required: refused, naming the reason */
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	s->fd = sv[0];
+	be = (struct glue_net_backend){.ops = &sp_ops, .ctx = s, .name = "socketpair", .fd = sv[0]};
+	glue_virtio_net_config_init(&cfg);
+	cfg.backend = &be;
+	memcpy(cfg.mac, MAC, 6);
+	cfg.vhost = GLUE_VIRTIO_NET_VHOST_ON;
+	cr_assert_lt(glue_virtio_net_new(&d, &cfg), 0);
+	cr_assert(strstr(glue_error_last(), "vhost"), "%s", glue_error_last());
+	close(sv[1]);
+}
