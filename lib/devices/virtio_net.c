@@ -269,8 +269,17 @@ static int rx_deliver(struct net *n, struct glue_virtq *q, bool mrg)
 			continue;
 		if (k < 0)
 			return k;
-		if (k == 0)
+		if (k == 0) {
+			struct glue_virtq_host_rings r;
+
+			/* Holding the whole ring and still short: it can never fit. */
+			if (n->nheld && glue_virtq_host_rings(q, &r) == 0 &&
+			    glue_virtq_inflight(q) >= r.size) {
+				rx_drop_frame(n);
+				return 1;
+			}
 			return 0;
+		}
 		/* The first buffer must hold the header whole. */
 		if (n->nheld == 0 && c->in_len < GLUE_NET_HDR_LEN) {
 			glue_virtq_push(q, c, 0);
@@ -348,7 +357,10 @@ static uint64_t rx_serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue
 			if (k == 0)
 				break; /* the backend is empty: sleep on its fd */
 			if (k < 0) {
-				again = 100000000; /* e.g. a tap that is down: look again later */
+				/* e.g. a tap that is down, or gone: look again later, not
+				 * at every POLLERR */
+				vworker_watch(n->worker[RXQ], false);
+				again = 100000000;
 				break;
 			}
 			if (!n->rxlen)
@@ -366,6 +378,7 @@ static uint64_t rx_serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue
 			return again;
 		}
 		if (k == -ENOMEM) {
+			vworker_watch(n->worker[RXQ], false);
 			again = 1000000;
 			break;
 		}
@@ -744,7 +757,17 @@ static bool vhost_start(struct net *n, struct glue_virtio_dev *vdev, uint64_t f)
 	/* The ring and header features; vhost has no business with the rest. */
 	f &= n->vhost_features &
 	     (VHOST_NEEDS | 1ULL << VIRTIO_F_ANY_LAYOUT | 1ULL << VIRTIO_F_NOTIFY_ON_EMPTY);
-	return vhost_net_start(n->vhost, glue_virtio_dev_mem(vdev), f, r, n->kick, n->call) == 0;
+	switch (vhost_net_start(n->vhost, glue_virtio_dev_mem(vdev), f, r, n->kick, n->call)) {
+	case 0:
+		return true;
+	case -ESTALE:
+		/* The kernel may have used the rings already: glue cannot take
+		 * them over from index 0. The driver has to reset the device. */
+		glue_virtio_dev_needs_reset(vdev);
+		return true;
+	default:
+		return false; /* nothing touched the rings: glue serves them */
+	}
 }
 
 static void vhost_teardown(struct net *n)
@@ -823,6 +846,13 @@ static int net_activate(void *ctx, struct glue_virtio_dev *vdev)
 	n->vdev = vdev;
 	n->features = f;
 	pthread_mutex_unlock(&n->lock);
+#if GLUE_HAVE_VHOST
+	/* The kernel may have used buffers (and signalled) before vdev was
+	 * set, which call_main then dropped: one interrupt each, in case. */
+	if (n->vhost_active)
+		for (uint16_t q = 0; q < 2; q++)
+			glue_virtio_dev_interrupt(vdev, q);
+#endif
 	for (int i = 0; i < NQUEUES; i++)
 		vworker_activate(n->worker[i], vdev);
 	return 0;
@@ -883,8 +913,8 @@ static void net_resume(void *ctx)
 	struct net *n = ctx;
 
 #if GLUE_HAVE_VHOST
-	if (n->vhost_active)
-		vhost_net_set_running(n->vhost, true);
+	if (n->vhost_active && vhost_net_set_running(n->vhost, true) < 0 && n->vdev)
+		glue_virtio_dev_needs_reset(n->vdev); /* the NIC would be dead: say so */
 #endif
 	for (int i = 0; i < NQUEUES; i++)
 		vworker_resume(n->worker[i]);

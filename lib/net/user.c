@@ -103,7 +103,8 @@ static void cb_timer_free(void *timer, void *opaque)
 
 static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque)
 {
-	((struct utimer *)timer)->expire_ms = expire_ms;
+	if (timer) /* NULL: timer_new ran out of memory; that timer never fires */
+		((struct utimer *)timer)->expire_ms = expire_ms;
 }
 
 static void cb_register_poll_fd(int fd, void *opaque)

@@ -119,11 +119,12 @@ int vhost_net_start(struct vhost_net *v, const struct glue_mem *mem, uint64_t fe
 	e = set_mem(v, mem);
 	for (unsigned int q = 0; !e && q < 2; q++)
 		e = set_ring(v, q, &rings[q], kick[q], call[q]);
-	if (!e)
-		e = set_backend(v, v->tap);
+	if (e)
+		return e; /* the rings untouched: the caller may serve them itself */
+	e = set_backend(v, v->tap);
 	if (e) {
 		set_backend(v, -1);
-		return e;
+		return -ESTALE; /* a ring may have run meanwhile */
 	}
 	v->started = v->running = true;
 	return 0;
@@ -134,7 +135,8 @@ void vhost_net_stop(struct vhost_net *v)
 	if (!v || !v->started)
 		return;
 	set_backend(v, -1);
-	/* Reading the base stops the ring: nothing of it is touched after this. */
+	/* With no backend the kernel has flushed and left the rings; reading
+	 * the bases is what QEMU does too (the next start sets them again). */
 	for (unsigned int q = 0; q < 2; q++) {
 		struct vhost_vring_state s = {.index = q};
 

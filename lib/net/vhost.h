@@ -25,7 +25,9 @@ void vhost_net_free(struct vhost_net *v);
 /*
  * Serve queues 0 (receive) and 1 (transmit) at rings[] with the negotiated
  * features; kick[q] is what tells the kernel the driver added buffers,
- * call[q] what it signals when the driver should be interrupted.
+ * call[q] what it signals when the driver should be interrupted. An error
+ * before the kernel saw the rings, or -ESTALE after (the rings may have
+ * been used: only a device reset recovers).
  */
 int vhost_net_start(struct vhost_net *v, const struct glue_mem *mem, uint64_t features,
 		    const struct glue_virtq_host_rings rings[2], const int kick[2],

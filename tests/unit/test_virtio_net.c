@@ -742,3 +742,27 @@ Test(virtio_net, vhost_only_where_it_can_serve)
 	cr_assert(strstr(glue_error_last(), "vhost"), "%s", glue_error_last());
 	close(sv[1]);
 }
+
+Test(virtio_net, a_frame_larger_than_the_whole_ring_is_dropped)
+{
+	uint8_t f[1500];
+	uint16_t id;
+	uint32_t len, total = 0;
+
+	make(false, 0);
+	up(~0u);
+	/* every descriptor, 64 bytes each: 1 KiB in all */
+	guest_rx_buffers(QSIZE, 64, NULL);
+	frame(f, MAC, sizeof(f), 1);
+	cr_assert_eq(send(peer, f, sizeof(f), 0), (ssize_t)sizeof(f));
+	frame(f, MAC, 100, 2);
+	cr_assert_eq(send(peer, f, 100, 0), 100);
+	/* the big one cannot fit however long it waits; the next one is delivered */
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(wait_used(0, &id, &len), 1, "buffer %d of the second frame", i);
+		total += len;
+	}
+	cr_assert_eq(total, HDR + 100);
+	cr_assert_eq(stats().rx_dropped, 1);
+	cr_assert_eq(stats().rx_frames, 1);
+}
