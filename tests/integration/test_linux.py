@@ -696,3 +696,40 @@ def test_net_tap(linux, glue, tap, vhost):
             assert ticks > 0, "vhost-net's thread never ran"
     finally:
         web.close()
+
+
+@pytest.fixture
+def bridge():
+    """A bridge with two taps of this user's on it, all up (skips without the
+    right to make them)."""
+    n = os.getpid() % 10000
+    br, taps = f"gluebr{n}", [f"gluebt{n}a", f"gluebt{n}b"]
+    try:
+        _ip("link", "add", br, "type", "bridge")
+    except (RuntimeError, FileNotFoundError) as e:
+        pytest.skip(f"cannot make a bridge here: {e}")
+    try:
+        for t in taps:
+            _ip("tuntap", "add", "dev", t, "mode", "tap", "user", str(os.getuid()))
+            _ip("link", "set", t, "master", br)
+            _ip("link", "set", t, "up")
+        _ip("link", "set", br, "up")
+        yield taps
+    finally:
+        for t in taps:
+            subprocess.run(["ip", "link", "del", t], capture_output=True)
+        subprocess.run(["ip", "link", "del", br], capture_output=True)
+
+
+def test_net_two_vms_on_a_bridge(linux, bridge):
+    """Two VMs, each on a tap of one bridge: they ping each other and one
+    fetches the other's 1 MiB file with the checksum equal."""
+    _need_net()
+    (va, sa), (vb, sb) = (linux("--net", f"tap={t}", cpus=1) for t in bridge)
+    sa.out("ip addr add 192.168.79.2/24 dev eth0 && ip link set eth0 up")
+    sb.out("ip addr add 192.168.79.3/24 dev eth0 && ip link set eth0 up")
+    sa.out("httpd -p 8080 -h /data")
+    sb.out("ping -c 3 -W 5 192.168.79.2", timeout=60)
+    got = sb.out("wget -q -O - http://192.168.79.2:8080/blob | sha256sum", timeout=120)
+    assert got.split()[0] == hashlib.sha256(BLOB).hexdigest()
+    sa.out("ping -c 1 -W 5 192.168.79.3", timeout=30)
