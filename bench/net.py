@@ -14,8 +14,9 @@ the gateway, 10.0.2.2):
 
 The guest's own clock (/proc/uptime, 10 ms) times each step. Prints MB/s (and
 requests/s) per VMM and the glue/QEMU ratio of the medians. With --tap, the
-same over a tap device each (needs root): glue --net tap=IF against QEMU's
--netdev tap with vhost=off, so both data paths are in userspace.
+same over a tap device each (needs root): glue --net tap=IF,vhost=off against
+QEMU's -netdev tap,vhost=off, both data paths in userspace; --vhost puts both
+on the kernel's vhost-net instead.
 
 A measurement, not a test: exits 0 whatever the numbers, 2 on misuse, 1 when
 a VMM cannot run the guest. Python 3 standard library only.
@@ -123,6 +124,7 @@ def main(argv):
     ap.add_argument('--runs', type=int, default=3, help='rounds (each: glue, then QEMU)')
     ap.add_argument('--size', type=int, default=32, help='MiB each way (default 32)')
     ap.add_argument('--tap', action='store_true', help='tap against tap (root) instead of user')
+    ap.add_argument('--vhost', action='store_true', help='with --tap: vhost-net on both')
     ap.add_argument('--timeout', type=float, default=600.0)
     args = ap.parse_args(argv)
 
@@ -154,9 +156,10 @@ def main(argv):
                 f.write(stockkernel.busybox_initramfs(
                     modules=['virtio_pci', 'virtio_net'], rc_local=SCRIPT,
                     files={'etc/udhcpc.sh': (UDHCPC, 0o755)}))
-            net_glue = ['--net', 'tap=%s' % tap if args.tap else 'user']
-            net_qemu = ['-netdev', 'tap,id=n0,ifname=%s,script=no,downscript=no,vhost=off' % tap
-                        if args.tap else 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0']
+            vhost = 'on' if args.vhost else 'off'
+            net_glue = ['--net', 'tap=%s,vhost=%s' % (tap, vhost) if args.tap else 'user']
+            net_qemu = ['-netdev', 'tap,id=n0,ifname=%s,script=no,downscript=no,vhost=%s' % (
+                tap, vhost) if args.tap else 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0']
             cmds = {
                 'glue': [glue, 'run', '-k', kernel, '-i', initrd, '-m', '512', '-c', '1',
                          '--no-rng', '--console', 'stdio', '--no-default-params', '-p',
@@ -181,8 +184,8 @@ def main(argv):
             subprocess.run(['ip', 'link', 'del', tap], capture_output=True)
 
     print('network benchmark: %s backend, %d MiB each way, 1 vCPU, virtio-net-pci, '
-          '%d rounds (medians)' % ('tap' if args.tap else 'user (libslirp)', args.size,
-                                    args.runs))
+          '%d rounds (medians)' % (('tap, vhost-net' if args.vhost else 'tap') if args.tap
+                                    else 'user (libslirp)', args.size, args.runs))
     print('%-10s %14s %14s %8s' % ('', 'glue', 'QEMU', 'ratio'))
     for name in ('download', 'upload', 'requests'):
         def rate(s):

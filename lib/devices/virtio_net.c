@@ -246,7 +246,7 @@ static int rx_deliver(struct net *n, struct glue_virtq *q, bool mrg)
 	struct glue_virtq_chain *c;
 	uint32_t lens[MAX_HELD];
 	size_t cap = 0, off = 0;
-	unsigned int used = 0;
+	unsigned int used = 0, pops = 0;
 	uint16_t nb;
 
 	for (unsigned int i = 0; i < n->nheld; i++)
@@ -263,8 +263,12 @@ static int rx_deliver(struct net *n, struct glue_virtq *q, bool mrg)
 			rx_drop_frame(n); /* would take more buffers than a frame may */
 			return 1;
 		}
-		int k = glue_virtq_pop(q, &c);
+		int k;
 
+		if (++pops > 2 * GLUE_VIRTQ_MAX_SIZE)
+			return -ENOMEM; /* a driver feeding bad chains: later, after a look around
+					 */
+		k = glue_virtq_pop(q, &c);
 		if (k == -EBADMSG)
 			continue;
 		if (k < 0)
@@ -634,13 +638,15 @@ static uint64_t ctrl_serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t que
 	struct glue_virtq *q = glue_virtio_dev_queue(vdev, CTRLQ);
 	uint64_t f = glue_virtio_dev_features(vdev);
 	struct glue_virtq_chain *c;
+	unsigned int budget = 256; /* then look at pause and reset again */
 	int k;
 
 	if (!q)
 		return 0;
-	while ((k = glue_virtq_pop(q, &c)) != 0) {
+	while (budget && (k = glue_virtq_pop(q, &c)) != 0) {
 		uint8_t ack;
 
+		budget--;
 		if (k == -EBADMSG)
 			continue;
 		if (k < 0)
@@ -654,7 +660,7 @@ static uint64_t ctrl_serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t que
 		glue_virtq_push(q, c, c->in_len);
 	}
 	glue_virtio_dev_signal(vdev, CTRLQ);
-	return 0;
+	return budget ? 0 : 1; /* out of budget: again at once */
 }
 
 /* ---- vhost-net ---- */

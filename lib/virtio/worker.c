@@ -239,10 +239,16 @@ void vworker_watch(struct vworker *w, bool on)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* Chains one vworker_drain() call handles at most (good and malformed). */
+#define VWORKER_DRAIN_BUDGET 1024
+
 uint64_t vworker_drain(struct glue_virtio_dev *vdev, uint16_t queue,
 		       const struct vworker_drain_ops *ops, void *ctx)
 {
 	struct glue_virtq *q = glue_virtio_dev_queue(vdev, queue);
+	/* A driver that adds chains as fast as they are used would keep the
+	 * thread here for ever, and its own reset waiting for it. */
+	unsigned int budget = VWORKER_DRAIN_BUDGET;
 	bool more = true;
 
 	if (!q)
@@ -254,6 +260,8 @@ uint64_t vworker_drain(struct glue_virtio_dev *vdev, uint16_t queue,
 			uint64_t wait = ops->ready ? ops->ready(ctx) : 0;
 			int k;
 
+			if (!budget--)
+				wait = 1; /* at once, after a look at pause and reset */
 			if (wait) {
 				glue_virtq_kicks_on(q);
 				glue_virtio_dev_signal(vdev, queue);
