@@ -522,6 +522,17 @@ def _need_net(user=False):
 BIG = hashlib.sha256(b"net").digest() * (4 * MiB // 32)  # 4 MiB
 
 
+def _big_both_ways(sh, web, host):
+    """BIG from web (at host, as the guest reaches it) to the guest and back,
+    the checksums equal both ways; leaves $U set to web's address in the shell."""
+    sh.out(f"U=http://{host}:{web.port}")  # (commands stay under 80 columns)
+    got = sh.out("wget -q -O - $U/big | sha256sum", timeout=120)
+    assert got.split()[0] == hashlib.sha256(BIG).hexdigest()
+    sh.out("wget -q -O /tmp/big $U/big", timeout=120)
+    sh.out("wget -q -O - --post-file=/tmp/big $U/up", timeout=120)
+    assert web.posted.get("/up") == hashlib.sha256(BIG).hexdigest(), web.posted
+
+
 @pytest.mark.parametrize("transport", ["pci", "mmio"])
 def test_net_user(linux, glue, transport):
     """--net user: Linux's virtio_net gets 10.0.2.15 from slirp's DHCP,
@@ -551,13 +562,8 @@ def test_net_user(linux, glue, transport):
         sh.out("ip link set eth0 up")
         out = sh.out("udhcpc -i eth0 -n -q -t 10 -s /etc/udhcpc.sh 2>&1", timeout=60)
         assert "GLUE-DHCP ip=10.0.2.15 router=10.0.2.2 dns=10.0.2.3" in out, out
-        sh.out(f"U=http://10.0.2.2:{web.port}")  # (commands stay under 80 columns)
+        _big_both_ways(sh, web, "10.0.2.2")
         assert sh.out("wget -q -O - $U/hello.txt") == "hello from the host"
-        got = sh.out("wget -q -O - $U/big | sha256sum", timeout=120)
-        assert got.split()[0] == hashlib.sha256(BIG).hexdigest()
-        sh.out("wget -q -O /tmp/big $U/big", timeout=120)
-        sh.out("wget -q -O - --post-file=/tmp/big $U/up", timeout=120)
-        assert web.posted.get("/up") == hashlib.sha256(BIG).hexdigest(), web.posted
         # the host reaches the guest through the forwarded port
         sh.out("httpd -p 8080 -h /data")
         assert _http_get(f"http://127.0.0.1:{fwd}/blob") == BLOB
@@ -654,12 +660,7 @@ def test_net_tap(linux, glue, tap, vhost):
         assert nics[0]["vhost"] == (vhost == "on"), nics
         sh.out("ip addr add 192.168.77.2/24 dev eth0 && ip link set eth0 up")
         sh.out("ping -c 3 -W 5 192.168.77.1", timeout=60)
-        sh.out(f"U=http://192.168.77.1:{web.port}")
-        got = sh.out("wget -q -O - $U/big | sha256sum", timeout=120)
-        assert got.split()[0] == hashlib.sha256(BIG).hexdigest()
-        sh.out("wget -q -O /tmp/big $U/big", timeout=120)
-        sh.out("wget -q -O - --post-file=/tmp/big $U/up", timeout=120)
-        assert web.posted.get("/up") == hashlib.sha256(BIG).hexdigest(), web.posted
+        _big_both_ways(sh, web, "192.168.77.1")
         sh.out("httpd -p 8080 -h /data")
         assert _http_get("http://192.168.77.2:8080/blob") == BLOB
         # offloads: the tap took checksum and segmentation offload
