@@ -55,6 +55,26 @@ GLUE_API int glue_bus_unregister(struct glue_bus *bus, uint64_t base);
 GLUE_API int glue_bus_read(struct glue_bus *bus, uint64_t addr, void *data, uint32_t len);
 GLUE_API int glue_bus_write(struct glue_bus *bus, uint64_t addr, const void *data, uint32_t len);
 
+/*
+ * Write notifications (ioevents): a hypervisor fast path that turns a guest
+ * write of exactly len bytes at addr (of value datamatch, when datamatch >= 0)
+ * into a signal on the eventfd fd, without the write ever reaching the bus or
+ * the VMM (KVM_IOEVENTFD). The bus does not emulate this itself: the write
+ * keeps reaching the device whenever no fast path took it, and the device
+ * must then do what the eventfd would have said (a virtio transport writes
+ * the same eventfd). So an ioevent is an optimisation, never a requirement.
+ */
+typedef int (*glue_bus_ioevent_fn)(void *ctx, uint64_t addr, uint32_t len, int64_t datamatch,
+				   int fd, bool assign);
+/* The fast path of this bus (the VMM sets it once, before devices attach). */
+GLUE_API void glue_bus_set_ioevent(struct glue_bus *bus, glue_bus_ioevent_fn fn, void *ctx);
+/* Ask for one; -ENOTSUP where the bus has no fast path, or the backend's errno. */
+GLUE_API int glue_bus_ioevent_add(struct glue_bus *bus, uint64_t addr, uint32_t len,
+				  int64_t datamatch, int fd);
+/* Remove one that glue_bus_ioevent_add() made (same arguments). */
+GLUE_API void glue_bus_ioevent_del(struct glue_bus *bus, uint64_t addr, uint32_t len,
+				   int64_t datamatch, int fd);
+
 GLUE_END_DECLS
 
 #endif

@@ -78,6 +78,17 @@ GLUE_API int glue_vm_irqfd(struct glue_vm *vm, int fd, uint32_t gsi, int resampl
 GLUE_API int glue_vm_irqfd_remove(struct glue_vm *vm, int fd, uint32_t gsi);
 /* KVM_SIGNAL_MSI: inject the message (address, data) a device's MSI-X entry holds. */
 GLUE_API int glue_vm_signal_msi(struct glue_vm *vm, uint64_t addr, uint32_t data);
+/*
+ * MSI routes: GSIs past the irqchip's 24 pins that deliver an MSI message
+ * when raised, typically through an irqfd (glue_vm_irqfd), so that a write
+ * to an eventfd interrupts the guest. The VM keeps the whole routing table
+ * (KVM_SET_GSI_ROUTING takes it only whole), the irqchip's default pins
+ * included. _add reserves a GSI that delivers nothing until _set points it
+ * at a message; _set is cheap when nothing changed.
+ */
+GLUE_API int glue_vm_msi_route_add(struct glue_vm *vm, uint32_t *gsi);
+GLUE_API int glue_vm_msi_route_set(struct glue_vm *vm, uint32_t gsi, uint64_t addr, uint32_t data);
+GLUE_API void glue_vm_msi_route_del(struct glue_vm *vm, uint32_t gsi);
 /* KVM_IOEVENTFD: a guest write of len bytes at addr (PIO when pio is true)
  * signals fd; datamatch < 0 matches any value. */
 GLUE_API int glue_vm_ioeventfd(struct glue_vm *vm, uint64_t addr, uint32_t len, bool pio,

@@ -65,6 +65,27 @@ struct glue_pci_dev_info {
  */
 GLUE_API int glue_pci_new(struct glue_pci **out, struct glue_bus *pio, struct glue_bus *mmio,
 			  glue_pci_msi_fn msi, void *msi_ctx);
+/*
+ * Optional per-vector MSI routes: with them each MSI-X vector gets an
+ * eventfd of its own that delivers the vector's message when written (KVM:
+ * a GSI routed to the message, with an irqfd on it), so firing a vector is
+ * one write(2) and the same eventfd can be handed to whatever else should
+ * fire it. The core points a route at its vector's message before the
+ * first use after the guest changed the entry; masking and pending bits
+ * stay the core's. Without routes (or when a route fails) the msi function
+ * delivers each message.
+ */
+struct glue_pci_msi_routes {
+	/* A new route, pointing nowhere yet: the provider's id for it and its eventfd. */
+	int (*add)(void *ctx, uint32_t *id, int *fd);
+	/* Point route id at a message. */
+	int (*set)(void *ctx, uint32_t id, uint64_t addr, uint32_t data);
+	/* Release route id and close fd. */
+	void (*del)(void *ctx, uint32_t id, int fd);
+};
+/* Before devices add MSI-X; ops must outlive the bus. */
+GLUE_API void glue_pci_set_msi_routes(struct glue_pci *pci, const struct glue_pci_msi_routes *ops,
+				      void *ctx);
 /* Unmaps everything; devices must have been removed (glue_pci_dev_free). */
 GLUE_API void glue_pci_free(struct glue_pci *pci);
 /* 0xCF8-0xCFF on pio. */
@@ -104,6 +125,17 @@ GLUE_API int glue_pci_dev_add_cap(struct glue_pci_dev *dev, uint8_t id, const vo
  * offsets; -ENOTSUP on a bus made without an MSI function. */
 GLUE_API int glue_pci_dev_add_msix(struct glue_pci_dev *dev, uint16_t nvec, int bar,
 				   uint32_t table_offset, uint32_t pba_offset);
+/* Forget pending messages (the device was reset: what they announced is gone). */
+GLUE_API void glue_pci_dev_msix_clear_pending(struct glue_pci_dev *dev);
+/*
+ * Have a write of len bytes at offset in BAR bar (of value datamatch, when
+ * >= 0) signal fd through the bus's fast path (glue_bus_ioevent_add) at
+ * wherever the guest maps the BAR, for as long as it does, until the device
+ * is detached. An optimisation: the device must handle the same write in
+ * bar_write too, where no fast path took it. -ENOSPC past 64 per device.
+ */
+GLUE_API int glue_pci_dev_add_ioevent(struct glue_pci_dev *dev, int bar, uint64_t offset,
+				      uint32_t len, int64_t datamatch, int fd);
 /* Whether the guest enabled MSI-X. */
 GLUE_API bool glue_pci_dev_msix_enabled(struct glue_pci_dev *dev);
 /* Fire vector (or leave it pending while masked). -EINVAL past the table. */

@@ -9,10 +9,15 @@
  *
  * Life of a device, as the driver drives it:
  *   reset -> ACKNOWLEDGE -> DRIVER -> features -> FEATURES_OK -> queues ->
- *   DRIVER_OK: activate(), then notify() for each kick, until status 0:
- *   reset(). The device works on its queues off the vCPU threads (its own
- *   thread, or an event loop) and calls glue_virtio_dev_signal() after it
- *   pushed used chains.
+ *   DRIVER_OK: activate(), then kicks, until status 0: reset(). The device
+ *   works on its queues off the vCPU threads (its own thread, or an event
+ *   loop) and calls glue_virtio_dev_signal() after it pushed used chains.
+ *
+ * Kicks: each queue has an eventfd (glue_virtio_dev_kick_fd) that the
+ * driver's notifications make readable, whichever way they come: a
+ * hypervisor ioeventfd the transport set up (no exit to the VMM at all), or
+ * the transport's register write (glue_virtio_dev_notify). A device waits on
+ * those fds, or hands them to something that does (vhost).
  *
  * Everything the driver writes is untrusted: a feature it was not offered
  * keeps FEATURES_OK clear, a queue it set up badly sets DEVICE_NEEDS_RESET,
@@ -51,8 +56,6 @@ struct glue_virtio_device_ops {
 	int (*activate)(void *ctx, struct glue_virtio_dev *vdev);
 	/* Stop using the queues; return once no device thread touches them. */
 	void (*reset)(void *ctx);
-	/* The driver kicked queue index (called on a vCPU thread: hand off, do not work). */
-	void (*notify)(void *ctx, uint16_t queue);
 	/* Quiesce device threads (the VM pauses), and go on again. */
 	void (*pause)(void *ctx);
 	void (*resume)(void *ctx);
@@ -138,8 +141,20 @@ GLUE_API bool glue_virtio_dev_queue_get_enable(struct glue_virtio_dev *vdev);
  */
 GLUE_API void glue_virtio_dev_queue_set_enable(struct glue_virtio_dev *vdev, bool enable);
 
-/* A kick for queue index: passed to the device when it is live. */
+/*
+ * A kick for queue index, as the transport's notify register received it:
+ * counted on the queue's kick eventfd (ignored past the last queue).
+ */
 GLUE_API void glue_virtio_dev_notify(struct glue_virtio_dev *vdev, uint32_t queue);
+/*
+ * The eventfd that kicks of queue index make readable (a counter: read 8
+ * bytes to take them), from glue_virtio_dev_new() until the device is freed;
+ * -1 past the last queue. Transports hand it to the hypervisor's write
+ * notifications; devices wait on it while active. Kicks that come while the
+ * device is not active stay counted: a device serves its queues once at
+ * activation anyway.
+ */
+GLUE_API int glue_virtio_dev_kick_fd(const struct glue_virtio_dev *vdev, uint16_t queue);
 
 /* Device config space; outside config_size: zeros, writes dropped. */
 GLUE_API void glue_virtio_dev_config_read(struct glue_virtio_dev *vdev, uint32_t offset, void *data,

@@ -44,6 +44,8 @@ struct glue_bus {
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cond;
 	char name[32];
+	glue_bus_ioevent_fn ioevent; /* set once, before devices attach */
+	void *ioevent_ctx;
 };
 
 /*
@@ -318,4 +320,25 @@ int glue_bus_write(struct glue_bus *bus, uint64_t addr, const void *data, uint32
 	bus_frames = frame.prev;
 	bus_put(bus, &frame);
 	return 0;
+}
+
+void glue_bus_set_ioevent(struct glue_bus *bus, glue_bus_ioevent_fn fn, void *ctx)
+{
+	bus->ioevent = fn;
+	bus->ioevent_ctx = ctx;
+}
+
+int glue_bus_ioevent_add(struct glue_bus *bus, uint64_t addr, uint32_t len, int64_t datamatch,
+			 int fd)
+{
+	if (!bus->ioevent)
+		return glue_err(-ENOTSUP, "%s: no write notifications on this bus", bus->name);
+	return bus->ioevent(bus->ioevent_ctx, addr, len, datamatch, fd, true);
+}
+
+void glue_bus_ioevent_del(struct glue_bus *bus, uint64_t addr, uint32_t len, int64_t datamatch,
+			  int fd)
+{
+	if (bus->ioevent)
+		bus->ioevent(bus->ioevent_ctx, addr, len, datamatch, fd, false);
 }

@@ -46,7 +46,6 @@ struct blk;
 
 struct blk_queue {
 	struct blk *blk;
-	struct vworker *worker;
 	uint8_t *bounce; /* O_DIRECT only */
 };
 
@@ -60,6 +59,7 @@ struct blk {
 	struct virtio_blk_config config;
 	struct glue_virtio_dev *vdev; /* while active */
 	struct blk_queue q[GLUE_VIRTIO_BLK_MAX_QUEUES];
+	struct vworker *workers[GLUE_VIRTIO_BLK_MAX_QUEUES]; /* one per queue */
 };
 
 /* Up to len bytes of iov[0..n) from offset off, as iovecs in out (room for n). */
@@ -307,8 +307,7 @@ static int blk_activate(void *ctx, struct glue_virtio_dev *vdev)
 	struct blk *b = ctx;
 
 	b->vdev = vdev;
-	for (uint16_t i = 0; i < b->nqueues; i++)
-		vworker_activate(b->q[i].worker, vdev);
+	vworkers_activate(b->workers, b->nqueues, vdev);
 	return 0;
 }
 
@@ -316,43 +315,31 @@ static void blk_reset(void *ctx)
 {
 	struct blk *b = ctx;
 
-	for (uint16_t i = 0; i < b->nqueues; i++)
-		vworker_reset(b->q[i].worker);
+	vworkers_reset(b->workers, b->nqueues);
 	b->vdev = NULL;
-}
-
-static void blk_notify(void *ctx, uint16_t queue)
-{
-	struct blk *b = ctx;
-
-	if (queue < b->nqueues)
-		vworker_kick(b->q[queue].worker);
 }
 
 static void blk_pause(void *ctx)
 {
 	struct blk *b = ctx;
 
-	for (uint16_t i = 0; i < b->nqueues; i++)
-		vworker_pause(b->q[i].worker);
+	vworkers_pause(b->workers, b->nqueues);
 }
 
 static void blk_resume(void *ctx)
 {
 	struct blk *b = ctx;
 
-	for (uint16_t i = 0; i < b->nqueues; i++)
-		vworker_resume(b->q[i].worker);
+	vworkers_resume(b->workers, b->nqueues);
 }
 
 static void blk_free(void *ctx)
 {
 	struct blk *b = ctx;
 
-	for (uint16_t i = 0; i < b->nqueues; i++) {
-		vworker_free(b->q[i].worker);
+	vworkers_free(b->workers, b->nqueues);
+	for (uint16_t i = 0; i < b->nqueues; i++)
 		free(b->q[i].bounce);
-	}
 	if (b->fd >= 0)
 		close(b->fd); /* drops the lock */
 	free(b);
@@ -362,7 +349,6 @@ static const struct glue_virtio_device_ops blk_ops = {
 	.config_read = blk_config_read,
 	.activate = blk_activate,
 	.reset = blk_reset,
-	.notify = blk_notify,
 	.pause = blk_pause,
 	.resume = blk_resume,
 	.free = blk_free,
@@ -487,7 +473,7 @@ int glue_virtio_blk_new(struct glue_virtio_device *out, const struct glue_virtio
 			}
 		}
 		snprintf(name, sizeof(name), "virtio-blk/%u", (unsigned int)i % 100);
-		r = vworker_new(&b->q[i].worker, name, i, serve, &b->q[i]);
+		r = vworker_new(&b->workers[i], name, i, serve, &b->q[i]);
 		if (r < 0) {
 			free(b->q[i].bounce);
 			b->nqueues = i; /* the ones started */

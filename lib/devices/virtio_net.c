@@ -86,7 +86,7 @@ struct net {
 	struct vhost_net *vhost;
 	uint64_t vhost_features;
 	_Atomic bool vhost_active; /* this activation's queues are the kernel's */
-	int kick[2], call[2], call_stop;
+	int call[2], call_stop;
 	pthread_t call_thread;
 	bool call_running;
 	char data_path[160];
@@ -706,7 +706,7 @@ static int vhost_setup(struct net *n, enum glue_virtio_net_vhost mode)
 	int e;
 
 	snprintf(n->data_path, sizeof(n->data_path), "glue");
-	n->kick[0] = n->kick[1] = n->call[0] = n->call[1] = n->call_stop = -1;
+	n->call[0] = n->call[1] = n->call_stop = -1;
 	if (mode == GLUE_VIRTIO_NET_VHOST_OFF)
 		return 0;
 	if (!n->be.vhost_ok || !n->be.vnet_hdr) {
@@ -722,9 +722,8 @@ static int vhost_setup(struct net *n, enum glue_virtio_net_vhost mode)
 		goto none;
 	}
 	for (int i = 0; i < 2; i++) {
-		n->kick[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		n->call[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (n->kick[i] < 0 || n->call[i] < 0) {
+		if (n->call[i] < 0) {
 			e = glue_err_sys(-errno, "vhost-net: eventfd");
 			goto none;
 		}
@@ -754,16 +753,21 @@ none:
 static bool vhost_start(struct net *n, struct glue_virtio_dev *vdev, uint64_t f)
 {
 	struct glue_virtq_host_rings r[2];
+	int kick[2];
 
 	if (!n->vhost)
 		return false;
-	for (uint16_t q = 0; q < 2; q++)
+	for (uint16_t q = 0; q < 2; q++) {
 		if (glue_virtq_host_rings(glue_virtio_dev_queue(vdev, q), &r[q]) < 0)
 			return false; /* a queue the driver left off: glue's path copes */
+		/* The kernel takes the guest's kicks itself (with KVM's ioeventfd,
+		 * straight from the guest's write). */
+		kick[q] = glue_virtio_dev_kick_fd(vdev, q);
+	}
 	/* The ring and header features; vhost has no business with the rest. */
 	f &= n->vhost_features &
 	     (VHOST_NEEDS | 1ULL << VIRTIO_F_ANY_LAYOUT | 1ULL << VIRTIO_F_NOTIFY_ON_EMPTY);
-	switch (vhost_net_start(n->vhost, glue_virtio_dev_mem(vdev), f, r, n->kick, n->call)) {
+	switch (vhost_net_start(n->vhost, glue_virtio_dev_mem(vdev), f, r, kick, n->call)) {
 	case 0:
 		return true;
 	case -ESTALE:
@@ -787,12 +791,9 @@ static void vhost_teardown(struct net *n)
 		pthread_join(n->call_thread, NULL);
 	}
 	vhost_net_free(n->vhost);
-	for (int i = 0; i < 2; i++) {
-		if (n->kick[i] >= 0)
-			close(n->kick[i]);
+	for (int i = 0; i < 2; i++)
 		if (n->call[i] >= 0)
 			close(n->call[i]);
-	}
 	if (n->call_stop >= 0)
 		close(n->call_stop);
 }
@@ -859,8 +860,13 @@ static int net_activate(void *ctx, struct glue_virtio_dev *vdev)
 		for (uint16_t q = 0; q < 2; q++)
 			glue_virtio_dev_interrupt(vdev, q);
 #endif
-	for (int i = 0; i < NQUEUES; i++)
-		vworker_activate(n->worker[i], vdev);
+	if (n->vhost_active) {
+		/* The receive worker still looks at the link; the kicks are the kernel's. */
+		vworker_activate(n->worker[RXQ], vdev, -1);
+		vworkers_activate(&n->worker[CTRLQ], 1, vdev);
+	} else {
+		vworkers_activate(n->worker, NQUEUES, vdev);
+	}
 	return 0;
 }
 
@@ -872,8 +878,7 @@ static void net_reset(void *ctx)
 	if (n->vhost_active)
 		vhost_net_stop(n->vhost);
 #endif
-	for (int i = 0; i < NQUEUES; i++)
-		vworker_reset(n->worker[i]);
+	vworkers_reset(n->worker, NQUEUES);
 	rx_release_held(n);
 	pthread_mutex_lock(&n->lock);
 	n->vhost_active = false;
@@ -884,30 +889,11 @@ static void net_reset(void *ctx)
 	pthread_mutex_unlock(&n->lock);
 }
 
-static void net_notify(void *ctx, uint16_t queue)
-{
-	struct net *n = ctx;
-
-#if GLUE_HAVE_VHOST
-	if (n->vhost_active && queue < 2) {
-		uint64_t one = 1;
-
-		if (write(n->kick[queue], &one, sizeof(one)) < 0) {
-			/* EAGAIN: a kick is already pending */
-		}
-		return;
-	}
-#endif
-	if (queue < NQUEUES)
-		vworker_kick(n->worker[queue]);
-}
-
 static void net_pause(void *ctx)
 {
 	struct net *n = ctx;
 
-	for (int i = 0; i < NQUEUES; i++)
-		vworker_pause(n->worker[i]);
+	vworkers_pause(n->worker, NQUEUES);
 #if GLUE_HAVE_VHOST
 	if (n->vhost_active)
 		vhost_net_set_running(n->vhost, false);
@@ -922,16 +908,14 @@ static void net_resume(void *ctx)
 	if (n->vhost_active && vhost_net_set_running(n->vhost, true) < 0 && n->vdev)
 		glue_virtio_dev_needs_reset(n->vdev); /* the NIC would be dead: say so */
 #endif
-	for (int i = 0; i < NQUEUES; i++)
-		vworker_resume(n->worker[i]);
+	vworkers_resume(n->worker, NQUEUES);
 }
 
 static void net_free(void *ctx)
 {
 	struct net *n = ctx;
 
-	for (int i = 0; i < NQUEUES; i++)
-		vworker_free(n->worker[i]);
+	vworkers_free(n->worker, NQUEUES);
 	vhost_teardown(n); /* before the backend: the kernel holds the tap */
 	rx_release_held(n);
 	glue_net_backend_free(&n->be);
@@ -944,7 +928,6 @@ static const struct glue_virtio_device_ops net_ops = {
 	.config_read = net_config_read,
 	.activate = net_activate,
 	.reset = net_reset,
-	.notify = net_notify,
 	.pause = net_pause,
 	.resume = net_resume,
 	.free = net_free,
@@ -997,7 +980,7 @@ int glue_virtio_net_new(struct glue_virtio_device *out, const struct glue_virtio
 	n->be = *c.backend;
 	memset(c.backend, 0, sizeof(*c.backend));
 	c.backend->fd = -1;
-	n->kick[0] = n->kick[1] = n->call[0] = n->call[1] = n->call_stop = -1;
+	n->call[0] = n->call[1] = n->call_stop = -1;
 	pthread_mutex_init(&n->lock, NULL);
 	if (!c.queue_size || c.queue_size > GLUE_VIRTQ_MAX_SIZE ||
 	    (c.queue_size & (c.queue_size - 1))) {

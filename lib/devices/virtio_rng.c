@@ -100,18 +100,13 @@ static uint64_t serve(void *ctx, struct glue_virtio_dev *vdev, uint16_t queue)
 
 static int rng_activate(void *ctx, struct glue_virtio_dev *vdev)
 {
-	vworker_activate(((struct rng *)ctx)->worker, vdev);
+	vworkers_activate(&((struct rng *)ctx)->worker, 1, vdev);
 	return 0;
 }
 
 static void rng_reset(void *ctx)
 {
 	vworker_reset(((struct rng *)ctx)->worker);
-}
-
-static void rng_notify(void *ctx, uint16_t queue)
-{
-	vworker_kick(((struct rng *)ctx)->worker);
 }
 
 static void rng_pause(void *ctx)
@@ -135,7 +130,6 @@ static void rng_free(void *ctx)
 static const struct glue_virtio_device_ops rng_ops = {
 	.activate = rng_activate,
 	.reset = rng_reset,
-	.notify = rng_notify,
 	.pause = rng_pause,
 	.resume = rng_resume,
 	.free = rng_free,

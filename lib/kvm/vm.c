@@ -26,6 +26,7 @@ int glue_vm_new(struct glue_vm **out, struct glue_kvm *kvm)
 	}
 	vm->kvm = kvm;
 	vm->fd = fd;
+	pthread_mutex_init(&vm->routes_lock, NULL);
 	*out = vm;
 	return 0;
 }
@@ -35,6 +36,8 @@ void glue_vm_free(struct glue_vm *vm)
 	if (!vm)
 		return;
 	close(vm->fd);
+	pthread_mutex_destroy(&vm->routes_lock);
+	free(vm->routes);
 	free(vm);
 }
 
@@ -192,4 +195,139 @@ int glue_vm_ioeventfd_remove(struct glue_vm *vm, uint64_t addr, uint32_t len, bo
 			     int64_t datamatch, int fd)
 {
 	return ioeventfd(vm, addr, len, pio, datamatch, fd, KVM_IOEVENTFD_FLAG_DEASSIGN);
+}
+
+/* ---- MSI routes ---- */
+
+/* GSIs of the irqchip (PIC and IOAPIC pins); MSI routes come after. */
+#define IRQCHIP_GSIS 24
+/* A bound well under KVM's (KVM_MAX_IRQ_ROUTES, 4096). */
+#define MAX_MSI_ROUTES 1024
+
+/*
+ * KVM takes the routing table only whole, and a table replaces the default
+ * one KVM_CREATE_IRQCHIP made: so the irqchip's pins are written again
+ * exactly as KVM's default has them (GSI n: IOAPIC pin n, and for n < 16
+ * the PIC pin n % 8 too), then every MSI route that points somewhere.
+ * routes_lock held.
+ */
+static int routes_commit(struct glue_vm *vm)
+{
+	struct kvm_irq_routing *t;
+	uint32_t n = 0;
+	int r = 0;
+
+	t = calloc(1, sizeof(*t) + (IRQCHIP_GSIS + 16 + vm->nroutes) * sizeof(t->entries[0]));
+	if (!t)
+		return glue_err(-ENOMEM, "out of memory");
+	for (uint32_t gsi = 0; gsi < IRQCHIP_GSIS; gsi++) {
+		t->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi,
+			.type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi},
+		};
+		if (gsi < 16)
+			t->entries[n++] = (struct kvm_irq_routing_entry){
+				.gsi = gsi,
+				.type = KVM_IRQ_ROUTING_IRQCHIP,
+				.u.irqchip = {.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER
+								 : KVM_IRQCHIP_PIC_SLAVE,
+					      .pin = gsi % 8},
+			};
+	}
+	for (uint32_t i = 0; i < vm->nroutes; i++) {
+		const struct vm_msi_route *m = &vm->routes[i];
+
+		if (!m->used || !m->set)
+			continue;
+		t->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = IRQCHIP_GSIS + i,
+			.type = KVM_IRQ_ROUTING_MSI,
+			.u.msi = {.address_lo = (uint32_t)m->addr,
+				  .address_hi = (uint32_t)(m->addr >> 32),
+				  .data = m->data},
+		};
+	}
+	t->nr = n;
+	if (ioctl(vm->fd, KVM_SET_GSI_ROUTING, t) < 0)
+		r = glue_err_sys(-errno, "KVM_SET_GSI_ROUTING (%u entries)", n);
+	free(t);
+	return r;
+}
+
+int glue_vm_msi_route_add(struct glue_vm *vm, uint32_t *gsi)
+{
+	uint32_t i;
+	int r = 0;
+
+	pthread_mutex_lock(&vm->routes_lock);
+	for (i = 0; i < vm->nroutes && vm->routes[i].used; i++)
+		;
+	if (i == vm->nroutes) {
+		struct vm_msi_route *n;
+
+		if (i == MAX_MSI_ROUTES) {
+			r = glue_err(-ENOSPC, "all %d MSI routes are taken", MAX_MSI_ROUTES);
+			goto out;
+		}
+		n = realloc(vm->routes, (i + 1) * sizeof(*n));
+		if (!n) {
+			r = glue_err(-ENOMEM, "out of memory");
+			goto out;
+		}
+		vm->routes = n;
+		vm->nroutes++;
+	}
+	vm->routes[i] = (struct vm_msi_route){.used = true};
+	*gsi = IRQCHIP_GSIS + i;
+out:
+	pthread_mutex_unlock(&vm->routes_lock);
+	return r;
+}
+
+/* The route of gsi, or NULL; routes_lock held. */
+static struct vm_msi_route *route_of(struct glue_vm *vm, uint32_t gsi)
+{
+	if (gsi < IRQCHIP_GSIS || gsi - IRQCHIP_GSIS >= vm->nroutes ||
+	    !vm->routes[gsi - IRQCHIP_GSIS].used)
+		return NULL;
+	return &vm->routes[gsi - IRQCHIP_GSIS];
+}
+
+int glue_vm_msi_route_set(struct glue_vm *vm, uint32_t gsi, uint64_t addr, uint32_t data)
+{
+	struct vm_msi_route *m, old;
+	int r = 0;
+
+	pthread_mutex_lock(&vm->routes_lock);
+	m = route_of(vm, gsi);
+	if (!m) {
+		r = glue_err(-ENOENT, "GSI %u is not an MSI route", gsi);
+	} else if (!m->set || m->addr != addr || m->data != data) {
+		old = *m;
+		m->set = true;
+		m->addr = addr;
+		m->data = data;
+		r = routes_commit(vm);
+		if (r < 0)
+			*m = old;
+	}
+	pthread_mutex_unlock(&vm->routes_lock);
+	return r;
+}
+
+void glue_vm_msi_route_del(struct glue_vm *vm, uint32_t gsi)
+{
+	struct vm_msi_route *m;
+
+	pthread_mutex_lock(&vm->routes_lock);
+	m = route_of(vm, gsi);
+	if (m) {
+		bool was_set = m->set;
+
+		*m = (struct vm_msi_route){0};
+		if (was_set)
+			routes_commit(vm); /* a failure leaves a route nobody fires */
+	}
+	pthread_mutex_unlock(&vm->routes_lock);
 }

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <linux/pci_regs.h>
 
@@ -26,6 +27,7 @@
 #define NBARS 6
 #define CAP_START 0x40
 #define MSIX_ENTRY 16
+#define MAX_IOEVENTS 64
 
 struct bar {
 	enum glue_pci_bar_type type;
@@ -37,6 +39,17 @@ struct bar {
 struct bar_ref {
 	struct glue_pci_dev *dev;
 	int bar;
+};
+
+/* A write notification in a BAR, passed to the bus while the BAR is mapped. */
+struct ioevent {
+	int bar;
+	uint64_t offset;
+	uint32_t len;
+	int64_t datamatch;
+	int fd;
+	bool on;     /* the bus took it */
+	uint64_t at; /* where, while on */
 };
 
 struct glue_pci_dev {
@@ -58,12 +71,21 @@ struct glue_pci_dev {
 	bool msix_on, msix_masked; /* from message control, under msix_lock */
 	uint32_t msix[GLUE_PCI_MAX_MSIX][4];
 	uint64_t msix_pending;
+	/* Per-vector MSI routes (fd -1: none), and which ones lag behind the table. */
+	int route_fd[GLUE_PCI_MAX_MSIX];
+	uint32_t route_id[GLUE_PCI_MAX_MSIX];
+	uint64_t route_stale;
+
+	struct ioevent ioev[MAX_IOEVENTS]; /* under pci->lock */
+	unsigned int nioev;
 };
 
 struct glue_pci {
 	struct glue_bus *pio, *mmio;
 	glue_pci_msi_fn msi;
 	void *msi_ctx;
+	const struct glue_pci_msi_routes *routes;
+	void *routes_ctx;
 	pthread_mutex_t lock;
 	uint32_t cf8;
 	bool ports, ecam;
@@ -107,6 +129,8 @@ static void header(struct glue_pci_dev *d, const struct glue_pci_dev_info *info,
 	d->wmask[PCI_LATENCY_TIMER] = 0xff;
 	d->wmask[PCI_INTERRUPT_LINE] = 0xff;
 	d->next_cap = CAP_START;
+	for (int v = 0; v < GLUE_PCI_MAX_MSIX; v++)
+		d->route_fd[v] = -1;
 	pthread_mutex_init(&d->msix_lock, NULL);
 }
 
@@ -153,6 +177,15 @@ static uint64_t bar_addr(const struct glue_pci_dev *d, int i)
 	return lo & PCI_BASE_ADDRESS_MEM_MASK;
 }
 
+static void routes_free(struct glue_pci_dev *d)
+{
+	for (int v = 0; v < GLUE_PCI_MAX_MSIX; v++) {
+		if (d->route_fd[v] >= 0)
+			d->pci->routes->del(d->pci->routes_ctx, d->route_id[v], d->route_fd[v]);
+		d->route_fd[v] = -1;
+	}
+}
+
 static bool msix_in(const struct glue_pci_dev *d, int bar, uint64_t off, uint32_t len,
 		    uint32_t start, uint32_t size)
 {
@@ -160,12 +193,29 @@ static bool msix_in(const struct glue_pci_dev *d, int bar, uint64_t off, uint32_
 	       len <= size - (off - start);
 }
 
+void glue_pci_set_msi_routes(struct glue_pci *p, const struct glue_pci_msi_routes *ops, void *ctx)
+{
+	p->routes = ops;
+	p->routes_ctx = ctx;
+}
+
 static void msix_fire_locked(struct glue_pci_dev *d, uint16_t v)
 {
-	uint64_t addr = d->msix[v][0] | (uint64_t)d->msix[v][1] << 32;
+	struct glue_pci *p = d->pci;
+	uint64_t addr = d->msix[v][0] | (uint64_t)d->msix[v][1] << 32, bit = 1ULL << v;
 
-	if (d->pci->msi)
-		d->pci->msi(d->pci->msi_ctx, addr, d->msix[v][2]);
+	/* Through the vector's route, brought up to date with the table first. */
+	if (d->route_fd[v] >= 0 &&
+	    (!(d->route_stale & bit) ||
+	     p->routes->set(p->routes_ctx, d->route_id[v], addr, d->msix[v][2]) == 0)) {
+		uint64_t one = 1;
+
+		d->route_stale &= ~bit;
+		if (write(d->route_fd[v], &one, sizeof(one)) == sizeof(one))
+			return;
+	}
+	if (p->msi)
+		p->msi(p->msi_ctx, addr, d->msix[v][2]);
 }
 
 /* After a mask changed: what is pending and no longer masked goes out. */
@@ -200,7 +250,11 @@ static void msix_table_access(struct glue_pci_dev *d, uint64_t off, void *data, 
 		if (write) {
 			uint32_t v = get_le((const uint8_t *)data + 4 * i, 4);
 
-			*w = word == 3 ? (v & PCI_MSIX_ENTRY_CTRL_MASKBIT) : v;
+			if (word == 3)
+				v &= PCI_MSIX_ENTRY_CTRL_MASKBIT;
+			else if (v != *w)
+				d->route_stale |= 1ULL << entry; /* a new message */
+			*w = v;
 		} else {
 			put_le((uint8_t *)data + 4 * i, *w, 4);
 		}
@@ -249,34 +303,94 @@ static const struct glue_bus_ops bar_ops = {
 	.write = bar_write,
 };
 
-/* Map each BAR where the guest put it while decoding is on; pci->lock held. */
-static void update_bars(struct glue_pci_dev *d)
+static struct glue_bus *bar_bus(const struct glue_pci_dev *d, int i)
 {
-	uint16_t cmd = (uint16_t)get_le(d->cfg + PCI_COMMAND, 2);
+	return d->bar[i].type == GLUE_PCI_BAR_IO ? d->pci->pio : d->pci->mmio;
+}
 
-	for (int i = 0; i < NBARS; i++) {
-		struct bar *b = &d->bar[i];
-		bool io = b->type == GLUE_PCI_BAR_IO;
-		struct glue_bus *bus = io ? d->pci->pio : d->pci->mmio;
-		uint64_t addr = bar_addr(d, i);
-		bool want;
+/* The BAR's write notifications follow it onto the bus and off; pci->lock held. */
+static void bar_ioevents(struct glue_pci_dev *d, int i, bool on)
+{
+	struct glue_bus *bus = bar_bus(d, i);
 
-		if (b->type == GLUE_PCI_BAR_NONE)
+	for (unsigned int k = 0; k < d->nioev; k++) {
+		struct ioevent *e = &d->ioev[k];
+
+		if (e->bar != i || e->on == on || !bus)
 			continue;
-		want = (cmd & (io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY)) && addr &&
-		       addr + b->size > addr && (!io || addr + b->size <= 0x10000) &&
-		       (b->type != GLUE_PCI_BAR_MEM32 || addr + b->size <= 1ULL << 32);
-		if (b->mapped && (!want || b->mapped_at != addr)) {
-			glue_bus_unregister(bus, b->mapped_at);
-			b->mapped = false;
-		}
-		/* Overlapping something else: not reachable, as on real hardware. */
-		if (want && !b->mapped && bus &&
-		    glue_bus_register(bus, addr, b->size, &bar_ops, &d->ref[i], "pci bar") == 0) {
-			b->mapped = true;
-			b->mapped_at = addr;
+		if (!on) {
+			glue_bus_ioevent_del(bus, e->at, e->len, e->datamatch, e->fd);
+			e->on = false;
+		} else if (glue_bus_ioevent_add(bus, d->bar[i].mapped_at + e->offset, e->len,
+						e->datamatch, e->fd) == 0) {
+			e->on = true;
+			e->at = d->bar[i].mapped_at + e->offset;
 		}
 	}
+}
+
+/* Where BAR i should be decoded now, or 0 for nowhere. */
+static uint64_t bar_wanted(const struct glue_pci_dev *d, int i)
+{
+	const struct bar *b = &d->bar[i];
+	uint16_t cmd = (uint16_t)get_le(d->cfg + PCI_COMMAND, 2);
+	bool io = b->type == GLUE_PCI_BAR_IO;
+	uint64_t addr = bar_addr(d, i);
+
+	if (b->type == GLUE_PCI_BAR_NONE || !(cmd & (io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY)) ||
+	    !addr || addr + b->size <= addr || (io && addr + b->size > 0x10000) ||
+	    (b->type == GLUE_PCI_BAR_MEM32 && addr + b->size > 1ULL << 32))
+		return 0;
+	return addr;
+}
+
+/* Take the BARs that are no longer where they should be (all: every one)
+ * off their bus; pci->lock held. */
+static void bars_unmap(struct glue_pci_dev *d, bool all)
+{
+	for (int i = 0; i < NBARS; i++) {
+		struct bar *b = &d->bar[i];
+
+		if (b->mapped && (all || bar_wanted(d, i) != b->mapped_at)) {
+			bar_ioevents(d, i, false);
+			glue_bus_unregister(bar_bus(d, i), b->mapped_at);
+			b->mapped = false;
+		}
+	}
+}
+
+/* Map the BARs that should be and are not; pci->lock held. */
+static void bars_map(struct glue_pci_dev *d)
+{
+	for (int i = 0; i < NBARS; i++) {
+		struct bar *b = &d->bar[i];
+		uint64_t addr = bar_wanted(d, i);
+
+		/* Overlapping something else: not reachable, as on real hardware
+		 * (and tried again whenever any BAR moves). */
+		if (addr && !b->mapped && bar_bus(d, i) &&
+		    glue_bus_register(bar_bus(d, i), addr, b->size, &bar_ops, &d->ref[i],
+				      "pci bar") == 0) {
+			b->mapped = true;
+			b->mapped_at = addr;
+			bar_ioevents(d, i, true);
+		}
+	}
+}
+
+/*
+ * Every device's BARs where the guest put them while decoding is on: all
+ * unmapping first, so that a BAR refused because another was in its way
+ * gets the place once that one moved. pci->lock held.
+ */
+static void update_bars(struct glue_pci *p)
+{
+	for (int s = 1; s < GLUE_PCI_MAX_DEVICES; s++)
+		if (p->slot[s])
+			bars_unmap(p->slot[s], false);
+	for (int s = 1; s < GLUE_PCI_MAX_DEVICES; s++)
+		if (p->slot[s])
+			bars_map(p->slot[s]);
 }
 
 int glue_pci_dev_set_bar(struct glue_pci_dev *d, int i, enum glue_pci_bar_type type, uint64_t size,
@@ -375,6 +489,43 @@ int glue_pci_dev_add_msix(struct glue_pci_dev *d, uint16_t nvec, int bar, uint32
 	/* Every vector starts masked (PCI spec). */
 	for (uint16_t v = 0; v < nvec; v++)
 		d->msix[v][3] = PCI_MSIX_ENTRY_CTRL_MASKBIT;
+	d->route_stale = ~0ULL;
+	/* A route per vector where the bus has them; all or none. */
+	for (uint16_t v = 0; d->pci->routes && v < nvec; v++) {
+		if (d->pci->routes->add(d->pci->routes_ctx, &d->route_id[v], &d->route_fd[v]) < 0) {
+			routes_free(d);
+			break;
+		}
+	}
+	return 0;
+}
+
+void glue_pci_dev_msix_clear_pending(struct glue_pci_dev *d)
+{
+	pthread_mutex_lock(&d->msix_lock);
+	d->msix_pending = 0;
+	pthread_mutex_unlock(&d->msix_lock);
+}
+
+int glue_pci_dev_add_ioevent(struct glue_pci_dev *d, int bar, uint64_t offset, uint32_t len,
+			     int64_t datamatch, int fd)
+{
+	struct ioevent *e;
+
+	if (bar < 0 || bar >= NBARS || d->bar[bar].type == GLUE_PCI_BAR_NONE ||
+	    offset >= d->bar[bar].size || len > d->bar[bar].size - offset || !len)
+		return glue_err(-EINVAL, "PCI: write notification outside BAR %d", bar);
+	pthread_mutex_lock(&d->pci->lock);
+	if (d->nioev == MAX_IOEVENTS) {
+		pthread_mutex_unlock(&d->pci->lock);
+		return glue_err(-ENOSPC, "PCI: more than %d write notifications", MAX_IOEVENTS);
+	}
+	e = &d->ioev[d->nioev++];
+	*e = (struct ioevent){
+		.bar = bar, .offset = offset, .len = len, .datamatch = datamatch, .fd = fd};
+	if (d->bar[bar].mapped)
+		bar_ioevents(d, bar, true);
+	pthread_mutex_unlock(&d->pci->lock);
 	return 0;
 }
 
@@ -433,7 +584,7 @@ static int dev_config_write(struct glue_pci_dev *d, uint32_t off, const uint8_t 
 	    off % 4 == 0)
 		bar_reg_write(d, (int)(off - PCI_BASE_ADDRESS_0) / 4, get_le(data, 4));
 	if (bars)
-		update_bars(d);
+		update_bars(d->pci);
 	if (msix) {
 		uint16_t ctl = (uint16_t)get_le(d->cfg + d->msix_cap + 2, 2);
 		bool was, on;
@@ -655,13 +806,10 @@ void glue_pci_dev_detach(struct glue_pci_dev *d)
 		return;
 	p = d->pci;
 	pthread_mutex_lock(&p->lock);
-	if (p->slot[d->slot] == d)
+	if (p->slot[d->slot] == d) {
 		p->slot[d->slot] = NULL;
-	for (int i = 0; i < NBARS; i++) {
-		if (d->bar[i].mapped)
-			glue_bus_unregister(d->bar[i].type == GLUE_PCI_BAR_IO ? p->pio : p->mmio,
-					    d->bar[i].mapped_at);
-		d->bar[i].mapped = false;
+		bars_unmap(d, true);
+		update_bars(p); /* a BAR its own kept out may fit now */
 	}
 	pthread_mutex_unlock(&p->lock);
 }
@@ -671,6 +819,7 @@ void glue_pci_dev_free(struct glue_pci_dev *d)
 	if (!d)
 		return;
 	glue_pci_dev_detach(d);
+	routes_free(d);
 	pthread_mutex_destroy(&d->msix_lock);
 	free(d);
 }

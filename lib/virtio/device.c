@@ -12,6 +12,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sys/eventfd.h>
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
@@ -28,6 +31,7 @@
 
 struct vqueue {
 	struct glue_virtq *q;
+	int kick; /* eventfd */
 	uint16_t size;
 	uint64_t addr[3];
 	bool enabled;
@@ -96,9 +100,16 @@ int glue_virtio_dev_new(struct glue_virtio_dev **out, const struct glue_virtio_d
 		glue_virtio_dev_free(v);
 		return glue_err(-ENOMEM, "out of memory");
 	}
+	for (uint16_t i = 0; i < dev->num_queues; i++)
+		v->queues[i].kick = -1;
 	for (uint16_t i = 0; i < dev->num_queues; i++) {
 		vqueue_defaults(v, &v->queues[i]);
 		r = glue_virtq_new(&v->queues[i].q, mem, dev->queue_max_size);
+		if (r == 0) {
+			v->queues[i].kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (v->queues[i].kick < 0)
+				r = glue_err_sys(-errno, "%s: eventfd", v->dev.name);
+		}
 		if (r < 0) {
 			glue_virtio_dev_free(v);
 			return r;
@@ -139,8 +150,11 @@ void glue_virtio_dev_free(struct glue_virtio_dev *v)
 	pthread_mutex_unlock(&v->lock);
 	if (v->dev.ops->free)
 		v->dev.ops->free(v->dev.ctx);
-	for (uint16_t i = 0; v->queues && i < v->dev.num_queues; i++)
+	for (uint16_t i = 0; v->queues && i < v->dev.num_queues; i++) {
 		glue_virtq_free(v->queues[i].q);
+		if (v->queues[i].kick >= 0)
+			close(v->queues[i].kick);
+	}
 	free(v->queues);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
@@ -365,14 +379,17 @@ out:
 
 void glue_virtio_dev_notify(struct glue_virtio_dev *v, uint32_t queue)
 {
-	bool live;
+	uint64_t one = 1;
 
-	pthread_mutex_lock(&v->lock);
-	live = v->active && queue < v->dev.num_queues && v->queues[queue].enabled;
-	/* Under the lock: a reset cannot slip in between the check and the call. */
-	if (live && v->dev.ops->notify)
-		v->dev.ops->notify(v->dev.ctx, (uint16_t)queue);
-	pthread_mutex_unlock(&v->lock);
+	/* What KVM's ioeventfd would have done with the same write. */
+	if (queue < v->dev.num_queues && write(v->queues[queue].kick, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, the kick pending anyway */
+	}
+}
+
+int glue_virtio_dev_kick_fd(const struct glue_virtio_dev *v, uint16_t queue)
+{
+	return queue < v->dev.num_queues ? v->queues[queue].kick : -1;
 }
 
 static bool config_range(const struct glue_virtio_dev *v, uint32_t offset, uint32_t len)

@@ -31,7 +31,30 @@ struct glue_virtio_mmio {
 
 	pthread_mutex_t isr_lock; /* device threads raise, vCPUs acknowledge */
 	uint32_t isr;
+	/* Queues whose QueueNotify writes the bus's fast path takes. */
+	uint64_t ioevent[GLUE_VIRTIO_MAX_QUEUES / 64];
 };
+
+/* QueueNotify with value q signals queue q's kick fd without an exit, where
+ * the bus can (KVM_IOEVENTFD with a data match); the register does the same
+ * for writes that still come here. */
+static void ioevents(struct glue_virtio_mmio *t, bool on)
+{
+	uint16_t n = glue_virtio_dev_device(t->vdev)->num_queues;
+
+	for (uint16_t q = 0; q < n; q++) {
+		uint64_t bit = 1ULL << (q % 64), *word = &t->ioevent[q / 64];
+		int fd = glue_virtio_dev_kick_fd(t->vdev, q);
+
+		if (on &&
+		    glue_bus_ioevent_add(t->bus, t->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, q, fd) == 0)
+			*word |= bit;
+		if (!on && (*word & bit)) {
+			glue_bus_ioevent_del(t->bus, t->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, q, fd);
+			*word &= ~bit;
+		}
+	}
+}
 
 static void isr_raise(struct glue_virtio_mmio *t, uint32_t bits)
 {
@@ -255,8 +278,10 @@ void glue_virtio_mmio_free(struct glue_virtio_mmio *t)
 	if (!t)
 		return;
 	/* No vCPU can reach the registers after this. */
-	if (t->bus)
+	if (t->bus) {
+		ioevents(t, false);
 		glue_bus_unregister(t->bus, t->base);
+	}
 	glue_virtio_dev_free(t->vdev);
 	pthread_mutex_destroy(&t->isr_lock);
 	free(t);
@@ -275,6 +300,7 @@ int glue_virtio_mmio_attach(struct glue_virtio_mmio *t, struct glue_bus *mmio, u
 		return r;
 	t->bus = mmio;
 	t->base = base;
+	ioevents(t, true);
 	return 0;
 }
 

@@ -205,6 +205,8 @@ static void common_write(struct glue_virtio_pci *t, uint32_t off, uint64_t val, 
 				if (t->irq)
 					glue_irq_set(t->irq, 0);
 				pthread_mutex_unlock(&t->lock);
+				/* What was pending announced used buffers of queues now gone. */
+				glue_pci_dev_msix_clear_pending(t->pdev);
 				atomic_store(&t->dev_sel, 0);
 				atomic_store(&t->drv_sel, 0);
 			}
@@ -393,6 +395,12 @@ int glue_virtio_pci_new(struct glue_virtio_pci **out, const struct glue_virtio_d
 		if (r == -ENOTSUP)
 			r = 0; /* INTx only */
 	}
+	/* Notifications (16 bits, as Linux writes them) signal the queue's
+	 * kick fd without an exit where the bus can; bar_write does the same
+	 * for any other write. */
+	for (uint16_t q = 0; !r && q < t->nqueues; q++)
+		r = glue_pci_dev_add_ioevent(t->pdev, 0, NOTIFY + (uint64_t)q * NOTIFY_MULT, 2, -1,
+					     glue_virtio_dev_kick_fd(t->vdev, q));
 	if (!r)
 		r = add_vcap(t->pdev, VIRTIO_PCI_CAP_COMMON_CFG, COMMON, COMMON_SIZE, false);
 	if (r >= 0)

@@ -25,44 +25,66 @@ struct vworker {
 
 	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t cond;	      /* busy went false */
 	struct glue_virtio_dev *vdev; /* set while active */
 	bool kicked, paused, stopping;
-	bool busy; /* in fn: on the queue */
-	/* With a watched fd the thread sleeps in poll(2), woken through efd. */
-	int fd, efd;
+	bool busy;  /* in fn: on the queue */
+	int efd;    /* wakes the thread for a change of the above */
+	int kick;   /* the queue's kick eventfd, while active (-1: none) */
+	int fd;	    /* a backend's, or -1 */
 	bool watch; /* fd readable counts as a kick */
 };
 
 static void wake(struct vworker *w)
 {
-	pthread_cond_broadcast(&w->cond);
-	if (w->efd >= 0) {
-		uint64_t one = 1;
+	uint64_t one = 1;
 
-		if (write(w->efd, &one, sizeof(one)) < 0) {
-			/* EAGAIN: the counter is already non-zero, the wakeup pending */
-		}
+	if (write(w->efd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is already non-zero, the wakeup pending */
 	}
 }
 
-/* Sleep until woken, the fd is readable (when watched) or timeout_ms passes
- * (-1: no timeout); w->lock held, dropped while asleep. */
-static void sleep_poll(struct vworker *w, int timeout_ms)
+/* Take what an eventfd counted. */
+static void drain(int fd)
 {
-	struct pollfd p[2] = {{.fd = w->efd, .events = POLLIN}, {.fd = w->fd, .events = POLLIN}};
-	nfds_t n = w->watch && !w->paused && w->vdev ? 2 : 1;
 	uint64_t v;
 
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing there after all */
+	}
+}
+
+/*
+ * Sleep until woken, kicked, the fd is readable (when watched) or timeout
+ * passes (NULL: none); w->lock held, dropped while asleep. A kick is taken
+ * only while the queue is still this worker's: after vworker_reset() the fd
+ * may belong to vhost.
+ */
+static void sleep_poll(struct vworker *w, const struct timespec *timeout)
+{
+	struct pollfd p[3] = {{.fd = w->efd, .events = POLLIN}};
+	bool live = w->vdev && !w->paused;
+	int kick = live ? w->kick : -1, fd = live && w->watch ? w->fd : -1;
+	nfds_t n = 1;
+
+	if (kick >= 0)
+		p[n++] = (struct pollfd){.fd = kick, .events = POLLIN};
+	if (fd >= 0)
+		p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
 	pthread_mutex_unlock(&w->lock);
-	if (poll(p, n, timeout_ms) > 0 && (p[0].revents & POLLIN)) {
-		if (read(w->efd, &v, sizeof(v)) < 0) {
-			/* EAGAIN: another reader got there; nothing lost */
+	if (ppoll(p, n, timeout, NULL) > 0 && (p[0].revents & POLLIN))
+		drain(w->efd);
+	pthread_mutex_lock(&w->lock);
+	for (nfds_t i = 1; i < n; i++) {
+		if (!p[i].revents)
+			continue;
+		if (p[i].fd == kick && kick == w->kick && w->vdev) {
+			drain(kick);
+			w->kicked = true;
+		} else if (p[i].fd == fd && w->watch && w->vdev) {
+			w->kicked = true; /* readable, or hung up: fn finds out */
 		}
 	}
-	pthread_mutex_lock(&w->lock);
-	if (n == 2 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
-		w->kicked = true;
 }
 
 static void *worker_main(void *p)
@@ -74,12 +96,8 @@ static void *worker_main(void *p)
 		struct glue_virtio_dev *vdev;
 		uint64_t again;
 
-		while (!w->stopping && (w->paused || !w->vdev || !w->kicked)) {
-			if (w->efd >= 0)
-				sleep_poll(w, -1);
-			else
-				pthread_cond_wait(&w->cond, &w->lock);
-		}
+		while (!w->stopping && (w->paused || !w->vdev || !w->kicked))
+			sleep_poll(w, NULL);
 		if (w->stopping)
 			break;
 		w->kicked = false;
@@ -92,23 +110,13 @@ static void *worker_main(void *p)
 		pthread_mutex_lock(&w->lock);
 		w->busy = false;
 		pthread_cond_broadcast(&w->cond);
-		if (again && w->vdev && !w->stopping && w->efd >= 0) {
-			w->kicked = true;
-			sleep_poll(w,
-				   (int)GLUE_MIN((again + 999999) / 1000000, (uint64_t)INT32_MAX));
-		} else if (again && w->vdev && !w->stopping) {
-			struct timespec ts;
+		if (again && w->vdev && !w->stopping) {
+			/* Come back then, or sooner when kicked or woken (pause, reset). */
+			struct timespec ts = {.tv_sec = (time_t)(again / 1000000000ULL),
+					      .tv_nsec = (long)(again % 1000000000ULL)};
 
-			/* Come back then, or sooner when woken (a kick, pause, reset). */
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += (time_t)(again / 1000000000ULL);
-			ts.tv_nsec += (long)(again % 1000000000ULL);
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
 			w->kicked = true;
-			pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+			sleep_poll(w, &ts);
 		}
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -134,30 +142,21 @@ int vworker_new_fd(struct vworker **out, const char *name, uint16_t queue, vwork
 	w->ctx = ctx;
 	w->queue = queue;
 	w->fd = fd;
-	w->efd = -1;
-	if (fd >= 0) {
-		w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (w->efd < 0) {
-			e = errno;
-			free(w);
-			return glue_err_sys(-e, "%s: eventfd", name);
-		}
-		w->watch = true;
+	w->kick = -1;
+	w->watch = fd >= 0;
+	w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->efd < 0) {
+		e = errno;
+		free(w);
+		return glue_err_sys(-e, "%s: eventfd", name);
 	}
-	pthread_condattr_t ca;
-
 	pthread_mutex_init(&w->lock, NULL);
-	/* Timed waits on the monotonic clock: a wall-clock step must not stall them. */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&w->cond, NULL);
 	e = pthread_create(&w->thread, NULL, worker_main, w);
 	if (e) {
 		pthread_cond_destroy(&w->cond);
 		pthread_mutex_destroy(&w->lock);
-		if (w->efd >= 0)
-			close(w->efd);
+		close(w->efd);
 		free(w);
 		return glue_err_sys(-e, "%s: cannot start its thread", name);
 	}
@@ -177,8 +176,7 @@ void vworker_free(struct vworker *w)
 	pthread_join(w->thread, NULL);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
-	if (w->efd >= 0)
-		close(w->efd);
+	close(w->efd);
 	free(w);
 }
 
@@ -188,10 +186,11 @@ static void wait_idle(struct vworker *w)
 		pthread_cond_wait(&w->cond, &w->lock);
 }
 
-void vworker_activate(struct vworker *w, struct glue_virtio_dev *vdev)
+void vworker_activate(struct vworker *w, struct glue_virtio_dev *vdev, int kick_fd)
 {
 	pthread_mutex_lock(&w->lock);
 	w->vdev = vdev;
+	w->kick = kick_fd;
 	w->kicked = true;
 	wake(w);
 	pthread_mutex_unlock(&w->lock);
@@ -201,17 +200,10 @@ void vworker_reset(struct vworker *w)
 {
 	pthread_mutex_lock(&w->lock);
 	w->vdev = NULL;
+	w->kick = -1;
 	w->kicked = false;
 	wake(w);
 	wait_idle(w);
-	pthread_mutex_unlock(&w->lock);
-}
-
-void vworker_kick(struct vworker *w)
-{
-	pthread_mutex_lock(&w->lock);
-	w->kicked = true;
-	wake(w);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -237,6 +229,36 @@ void vworker_watch(struct vworker *w, bool on)
 	pthread_mutex_lock(&w->lock);
 	w->watch = on && w->fd >= 0;
 	pthread_mutex_unlock(&w->lock);
+}
+
+void vworkers_activate(struct vworker *const *w, unsigned int n, struct glue_virtio_dev *vdev)
+{
+	for (unsigned int i = 0; i < n; i++)
+		vworker_activate(w[i], vdev, glue_virtio_dev_kick_fd(vdev, w[i]->queue));
+}
+
+void vworkers_reset(struct vworker *const *w, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		vworker_reset(w[i]);
+}
+
+void vworkers_pause(struct vworker *const *w, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		vworker_pause(w[i]);
+}
+
+void vworkers_resume(struct vworker *const *w, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		vworker_resume(w[i]);
+}
+
+void vworkers_free(struct vworker *const *w, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		vworker_free(w[i]);
 }
 
 /* Chains one vworker_drain() call handles at most (good and malformed). */

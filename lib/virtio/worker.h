@@ -3,6 +3,9 @@
  * A device thread for one virtqueue: what a kick wakes, what reset and pause
  * wait for. Devices keep their work off the vCPU threads with it; the queue
  * is touched only from the worker's thread, between activate and reset.
+ * The thread sleeps in poll(2) on the queue's kick eventfd (so a kick that
+ * KVM turned into an eventfd signal wakes it with no VMM exit in between),
+ * an eventfd of its own for state changes, and optionally a backend's fd.
  */
 #ifndef GLUE_INTERNAL_VIRTIO_WORKER_H
 #define GLUE_INTERNAL_VIRTIO_WORKER_H
@@ -33,14 +36,25 @@ int vworker_new_fd(struct vworker **out, const char *name, uint16_t queue, vwork
 void vworker_watch(struct vworker *w, bool on);
 /* Stops and joins the thread. Accepts NULL. */
 void vworker_free(struct vworker *w);
-/* Start serving vdev (its buffers may be there before the first kick). */
-void vworker_activate(struct vworker *w, struct glue_virtio_dev *vdev);
-/* Stop serving; returns once the thread is off the queue. */
+/*
+ * Start serving vdev (its buffers may be there before the first kick), woken
+ * by kick_fd: the queue's glue_virtio_dev_kick_fd(), or -1 where something
+ * else takes the kicks (vhost) and the worker only runs on its timer and fd.
+ */
+void vworker_activate(struct vworker *w, struct glue_virtio_dev *vdev, int kick_fd);
+/* Stop serving; returns once the thread is off the queue (and its kick fd). */
 void vworker_reset(struct vworker *w);
-void vworker_kick(struct vworker *w);
 /* Quiesce (returns once the thread is idle) and go on. */
 void vworker_pause(struct vworker *w);
 void vworker_resume(struct vworker *w);
+
+/* The same for a device's workers w[0..n) at once; each waits on its own queue's kick fd. */
+void vworkers_activate(struct vworker *const *w, unsigned int n, struct glue_virtio_dev *vdev);
+void vworkers_reset(struct vworker *const *w, unsigned int n);
+void vworkers_pause(struct vworker *const *w, unsigned int n);
+void vworkers_resume(struct vworker *const *w, unsigned int n);
+/* Accepts NULL entries (workers not started). */
+void vworkers_free(struct vworker *const *w, unsigned int n);
 
 /*
  * The loop of a queue whose chains are handled one by one: serve queue

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
@@ -371,6 +372,26 @@ static int add_devices(struct glue_machine *m)
 	return r;
 }
 
+/* The buses' write notifications: KVM_IOEVENTFD. */
+static int ioevent(struct glue_vm *vm, uint64_t addr, uint32_t len, bool pio, int64_t datamatch,
+		   int fd, bool assign)
+{
+	return assign ? glue_vm_ioeventfd(vm, addr, len, pio, datamatch, fd)
+		      : glue_vm_ioeventfd_remove(vm, addr, len, pio, datamatch, fd);
+}
+
+static int ioevent_pio(void *vm, uint64_t addr, uint32_t len, int64_t datamatch, int fd,
+		       bool assign)
+{
+	return ioevent(vm, addr, len, true, datamatch, fd, assign);
+}
+
+static int ioevent_mmio(void *vm, uint64_t addr, uint32_t len, int64_t datamatch, int fd,
+			bool assign)
+{
+	return ioevent(vm, addr, len, false, datamatch, fd, assign);
+}
+
 /* A GSI of 16-23 (I/O APIC pins no ISA device claims), or UINT32_MAX. */
 static __attribute__((unused)) /* without a transport */
 uint32_t
@@ -454,6 +475,44 @@ static int msi(void *ctx, uint64_t addr, uint32_t data)
 	return glue_vm_signal_msi(ctx, addr, data);
 }
 
+/* MSI-X vectors through KVM irqfds: a GSI routed to the vector's message,
+ * an eventfd raising it. */
+static int route_add(void *ctx, uint32_t *id, int *fd)
+{
+	int r;
+
+	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (*fd < 0)
+		return glue_err_sys(-errno, "eventfd");
+	r = glue_vm_msi_route_add(ctx, id);
+	if (!r) {
+		r = glue_vm_irqfd(ctx, *fd, *id, -1);
+		if (r < 0)
+			glue_vm_msi_route_del(ctx, *id);
+	}
+	if (r < 0)
+		close(*fd);
+	return r;
+}
+
+static int route_set(void *ctx, uint32_t id, uint64_t addr, uint32_t data)
+{
+	return glue_vm_msi_route_set(ctx, id, addr, data);
+}
+
+static void route_del(void *ctx, uint32_t id, int fd)
+{
+	glue_vm_irqfd_remove(ctx, fd, id);
+	glue_vm_msi_route_del(ctx, id);
+	close(fd);
+}
+
+static const struct glue_pci_msi_routes msi_routes = {
+	.add = route_add,
+	.set = route_set,
+	.del = route_del,
+};
+
 /* The root complex, when virtio devices go on PCI (also with none: lspci works). */
 static int add_pci(struct glue_machine *m)
 {
@@ -462,8 +521,10 @@ static int add_pci(struct glue_machine *m)
 	if (m->transport != GLUE_TRANSPORT_PCI)
 		return 0;
 	r = glue_pci_new(&m->pcibus, m->pio, m->mmio, msi, m->vm);
-	if (!r)
+	if (!r) {
+		glue_pci_set_msi_routes(m->pcibus, &msi_routes, m->vm);
 		r = glue_pci_attach_ports(m->pcibus);
+	}
 	if (!r)
 		r = glue_alloc_take(m->alloc, GLUE_ALLOC_MMIO32, GLUE_PCI_ECAM_SIZE,
 				    GLUE_PCI_ECAM_SIZE, &m->ecam_base);
@@ -913,8 +974,12 @@ int glue_machine_new(struct glue_machine **out, const struct glue_machine_config
 		r = glue_vm_set_memory(m->vm, m->mem);
 	if (!r)
 		r = glue_vm_setup_x86(m->vm);
-	if (!r)
+	if (!r) {
+		/* Devices' doorbells (virtio notifications) become eventfd signals in KVM. */
+		glue_bus_set_ioevent(m->pio, ioevent_pio, m->vm);
+		glue_bus_set_ioevent(m->mmio, ioevent_mmio, m->vm);
 		r = add_devices(m);
+	}
 #if GLUE_HAVE_PCI
 	if (!r)
 		r = add_pci(m);

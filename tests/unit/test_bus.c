@@ -292,3 +292,31 @@ Test(bus, callback_may_change_registrations, .timeout = 10)
 	cr_assert_eq(buf[0], 0xff);
 	glue_bus_free(m.bus);
 }
+
+static int last_fd = -1;
+
+static int fake_ioevent(void *ctx, uint64_t addr, uint32_t len, int64_t dm, int fd, bool assign)
+{
+	cr_assert_eq(ctx, &last_fd);
+	cr_assert_eq(addr, 0x1000);
+	cr_assert_eq(len, 2);
+	cr_assert_eq(dm, 7);
+	last_fd = assign ? fd : -1;
+	return assign ? 0 : -1;
+}
+
+Test(bus, write_notifications_are_passed_to_the_fast_path)
+{
+	struct glue_bus *bus;
+
+	cr_assert_eq(glue_bus_new(&bus, "mmio"), 0);
+	cr_assert_eq(glue_bus_ioevent_add(bus, 0x1000, 2, 7, 5), -ENOTSUP, "none set");
+	cr_assert_not_null(strstr(glue_error_last(), "mmio"));
+	glue_bus_ioevent_del(bus, 0x1000, 2, 7, 5); /* harmless */
+	glue_bus_set_ioevent(bus, fake_ioevent, &last_fd);
+	cr_assert_eq(glue_bus_ioevent_add(bus, 0x1000, 2, 7, 5), 0);
+	cr_assert_eq(last_fd, 5);
+	glue_bus_ioevent_del(bus, 0x1000, 2, 7, 5);
+	cr_assert_eq(last_fd, -1);
+	glue_bus_free(bus);
+}

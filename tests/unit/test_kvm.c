@@ -7,6 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+
 #include <glue/bus.h>
 #include <glue/error.h>
 #include <glue/kvm.h>
@@ -267,6 +270,77 @@ Test(kvm, clock_set_and_get)
 	/* It runs on from where it was set. */
 	cr_assert_geq(ns, 1000000000000ULL);
 	cr_assert_lt(ns, 1000000000000ULL + 5000000000ULL, "clock %llu", (unsigned long long)ns);
+	glue_vm_free(vm);
+	glue_kvm_free(kvm);
+}
+
+Test(kvm, an_ioeventfd_takes_the_write_without_an_exit)
+{
+	/* mov al,1; out 0x10,al; mov al,2; out 0x10,al; out 0x11,al; hlt */
+	static const uint8_t code[] = {0xb0, 0x01, 0xe6, 0x10, 0xb0, 0x02,
+				       0xe6, 0x10, 0xe6, 0x11, 0xf4};
+	struct port_log log = {0}, log2 = {0};
+	struct fixture f;
+	uint64_t n = 0;
+	int r, steps = 0, efd;
+
+	if (!have_kvm())
+		cr_skip_test("no usable /dev/kvm");
+	setup(&f, code, sizeof(code));
+	cr_assert_eq(glue_bus_register(f.pio, 0x10, 1, &port_ops, &log, "port10"), 0);
+	cr_assert_eq(glue_bus_register(f.pio, 0x11, 1, &port_ops, &log2, "port11"), 0);
+	efd = eventfd(0, EFD_NONBLOCK);
+	/* only the value 2 is the doorbell; the 1 goes to the device */
+	cr_assert_eq(glue_vm_ioeventfd(f.vm, 0x10, 1, true, 2, efd), 0, "%s", glue_error_last());
+	while ((r = glue_vcpu_run(f.vcpu, f.mem, NULL)) == GLUE_VCPU_CONTINUE && steps++ < 10)
+		;
+	cr_assert_eq(r, GLUE_VCPU_HALT, "run returned %d: %s", r, glue_error_last());
+	cr_assert_eq(log.writes, 1, "the other value still exits");
+	cr_assert_eq(log.value, 1);
+	cr_assert_eq(read(efd, &n, 8), 8);
+	cr_assert_eq(n, 1, "the doorbell went to the eventfd");
+	cr_assert_eq(log2.writes, 1);
+	cr_assert_eq(glue_vm_ioeventfd_remove(f.vm, 0x10, 1, true, 2, efd), 0);
+	close(efd);
+	teardown(&f);
+}
+
+Test(kvm, msi_routes_keep_the_irqchip_pins)
+{
+	struct glue_kvm *kvm;
+	struct glue_vm *vm;
+	uint32_t a, b, c;
+	int efd;
+
+	if (!have_kvm())
+		cr_skip_test("no usable /dev/kvm");
+	cr_assert_eq(glue_kvm_open(&kvm, NULL), 0, "%s", glue_error_last());
+	cr_assert_eq(glue_vm_new(&vm, kvm), 0, "%s", glue_error_last());
+	cr_assert_eq(glue_vm_setup_x86(vm), 0, "%s", glue_error_last());
+	cr_assert_eq(glue_vm_msi_route_add(vm, &a), 0);
+	cr_assert_eq(glue_vm_msi_route_add(vm, &b), 0);
+	cr_assert_geq(a, 24, "past the irqchip's pins");
+	cr_assert_neq(a, b);
+	cr_assert_eq(glue_vm_msi_route_set(vm, a, 0xfee00000, 0x4041), 0, "%s", glue_error_last());
+	cr_assert_eq(glue_vm_msi_route_set(vm, a, 0xfee00000, 0x4041), 0, "unchanged");
+	cr_assert_eq(glue_vm_msi_route_set(vm, 3, 0xfee00000, 0x4041), -ENOENT,
+		     "a pin, not a route");
+	efd = eventfd(0, EFD_NONBLOCK);
+	cr_assert_eq(glue_vm_irqfd(vm, efd, a, -1), 0, "%s", glue_error_last());
+	/* the legacy lines still have their routes: an unrouted GSI reaches no
+	 * irqchip, which KVM_IRQ_LINE_STATUS says with a status of -1 */
+	for (uint32_t gsi = 0; gsi < 24; gsi++) {
+		struct kvm_irq_level l = {.irq = gsi, .level = 0};
+
+		cr_assert_eq(ioctl(glue_vm_fd(vm), KVM_IRQ_LINE_STATUS, &l), 0);
+		cr_assert_geq(l.status, 0, "GSI %u lost its route", gsi);
+	}
+	glue_vm_msi_route_del(vm, b);
+	cr_assert_eq(glue_vm_msi_route_add(vm, &c), 0);
+	cr_assert_eq(c, b, "a freed GSI is reused");
+	cr_assert_eq(glue_vm_irqfd_remove(vm, efd, a), 0);
+	glue_vm_msi_route_del(vm, a);
+	close(efd);
 	glue_vm_free(vm);
 	glue_kvm_free(kvm);
 }

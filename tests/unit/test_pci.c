@@ -7,6 +7,9 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sys/eventfd.h>
 
 #include <linux/pci_regs.h>
 
@@ -328,4 +331,236 @@ Test(pci, no_msi_function_no_msix)
 	glue_pci_dev_free(d2);
 	glue_pci_free(p2);
 	glue_bus_free(m2);
+}
+
+/* ---- write notifications and MSI routes ---- */
+
+/* A fake hypervisor fast path: which (address, length, fd) it holds now. */
+static struct {
+	uint64_t addr[8];
+	uint32_t len[8];
+	int fd[8];
+	int n, calls;
+	bool refuse;
+} io;
+
+static int fake_ioevent(void *ctx, uint64_t addr, uint32_t len, int64_t dm, int fd, bool assign)
+{
+	io.calls++;
+	if (assign) {
+		if (io.refuse)
+			return -ENOTSUP;
+		cr_assert_lt(io.n, 8);
+		io.addr[io.n] = addr;
+		io.len[io.n] = len;
+		io.fd[io.n++] = fd;
+		return 0;
+	}
+	for (int i = 0; i < io.n; i++) {
+		if (io.addr[i] == addr && io.len[i] == len && io.fd[i] == fd) {
+			io.n--;
+			io.addr[i] = io.addr[io.n];
+			io.len[i] = io.len[io.n];
+			io.fd[i] = io.fd[io.n];
+			return 0;
+		}
+	}
+	cr_assert_fail("removed a write notification it never had at 0x%llx",
+		       (unsigned long long)addr);
+	return -ENOENT;
+}
+
+Test(pci, write_notifications_follow_the_bar)
+{
+	uint16_t two = 0;
+
+	memset(&io, 0, sizeof(io));
+	glue_bus_set_ioevent(mmio, fake_ioevent, NULL);
+	cr_assert_eq(glue_pci_dev_set_bar(dev, 0, GLUE_PCI_BAR_MEM64, 0x8000, BAR_AT), 0);
+	cr_assert_eq(glue_pci_dev_add_ioevent(dev, 0, 0x3000, 2, -1, 42), 0);
+	cr_assert_eq(glue_pci_dev_add_ioevent(dev, 0, 0x7fff, 2, -1, 43), -EINVAL, "past the BAR");
+	cr_assert_eq(glue_pci_dev_add_ioevent(dev, 1, 0, 2, -1, 43), -EINVAL, "no BAR 1");
+	cr_assert_eq(io.n, 0, "not decoded yet: nothing to notify");
+
+	cf8_write(1, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	cr_assert_eq(io.n, 1);
+	cr_assert_eq(io.addr[0], BAR_AT + 0x3000);
+	cr_assert_eq(io.len[0], 2);
+	cr_assert_eq(io.fd[0], 42);
+	/* one added while mapped is passed on at once */
+	cr_assert_eq(glue_pci_dev_add_ioevent(dev, 0, 0x3004, 2, -1, 44), 0);
+	cr_assert_eq(io.n, 2);
+
+	/* moved: they move with it */
+	cf8_write(1, PCI_BASE_ADDRESS_0, 0xc2000000, 4);
+	cr_assert_eq(io.n, 2);
+	cr_assert(io.addr[0] == 0xc2000000 + 0x3000 || io.addr[1] == 0xc2000000 + 0x3000);
+	cr_assert(io.addr[0] == 0xc2000000 + 0x3004 || io.addr[1] == 0xc2000000 + 0x3004);
+	/* the register still takes the write where no fast path did */
+	cr_assert_eq(glue_bus_write(mmio, 0xc2000000 + 0x3000, &two, 2), 0);
+	cr_assert_eq(f.off, 0x3000);
+
+	cf8_write(1, PCI_COMMAND, 0, 2);
+	cr_assert_eq(io.n, 0, "decoding off: gone");
+	cf8_write(1, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	cr_assert_eq(io.n, 2);
+	glue_pci_dev_detach(dev);
+	cr_assert_eq(io.n, 0, "detached: gone");
+}
+
+Test(pci, a_refused_fast_path_is_no_error)
+{
+	memset(&io, 0, sizeof(io));
+	io.refuse = true;
+	glue_bus_set_ioevent(mmio, fake_ioevent, NULL);
+	cr_assert_eq(glue_pci_dev_set_bar(dev, 0, GLUE_PCI_BAR_MEM64, 0x8000, BAR_AT), 0);
+	cr_assert_eq(glue_pci_dev_add_ioevent(dev, 0, 0x3000, 2, -1, 42), 0);
+	cf8_write(1, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	cr_assert_eq(io.calls, 1);
+	cf8_write(1, PCI_COMMAND, 0, 2);
+	cr_assert_eq(io.calls, 1, "nothing to remove");
+}
+
+Test(pci, a_bar_kept_out_gets_its_place_when_the_other_moves)
+{
+	struct glue_pci_dev_info info = {.vendor_id = 1};
+	struct glue_pci_dev *d2;
+	uint8_t b;
+
+	cr_assert_eq(glue_pci_dev_new(&d2, pci, &info, &d_ops, NULL, NULL), 0);
+	cr_assert_eq(glue_pci_dev_set_bar(dev, 0, GLUE_PCI_BAR_MEM32, 0x1000, BAR_AT), 0);
+	cr_assert_eq(glue_pci_dev_set_bar(d2, 0, GLUE_PCI_BAR_MEM32, 0x1000, BAR_AT + 0x1000), 0);
+	cf8_write(1, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	cf8_write(2, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	/* the OS puts device 2 over device 1: device 1 keeps the place */
+	cf8_write(2, PCI_BASE_ADDRESS_0, (uint32_t)BAR_AT, 4);
+	f.reads = 0;
+	cr_assert_eq(glue_bus_read(mmio, BAR_AT + 8, &b, 1), 0);
+	cr_assert_neq(glue_bus_read(mmio, BAR_AT + 0x1000, &b, 1), 0, "device 2 is nowhere");
+	/* then moves device 1 away: device 2 is decoded where the OS put it */
+	cf8_write(1, PCI_BASE_ADDRESS_0, (uint32_t)BAR_AT + 0x2000, 4);
+	cr_assert_eq(glue_bus_read(mmio, BAR_AT + 0x2000, &b, 1), 0);
+	cr_assert_eq(glue_bus_read(mmio, BAR_AT + 8, &b, 1), 0, "device 2 now");
+	/* and when device 1 goes, nothing is left mapped of it */
+	glue_pci_dev_free(d2);
+	cr_assert_neq(glue_bus_read(mmio, BAR_AT + 8, &b, 1), 0);
+	cr_assert_eq(glue_bus_read(mmio, BAR_AT + 0x2000, &b, 1), 0);
+}
+
+/* Fake MSI routes: eventfds, with the message each was last pointed at. */
+static struct {
+	int fd[8], n, sets, dels;
+	uint64_t addr[8];
+	uint32_t data[8];
+	bool fail_add_at; /* the third add fails */
+} rt;
+
+static int rt_add(void *ctx, uint32_t *id, int *fd)
+{
+	if (rt.fail_add_at && rt.n == 2)
+		return -ENOSPC;
+	cr_assert_lt(rt.n, 8);
+	*fd = rt.fd[rt.n] = eventfd(0, EFD_NONBLOCK);
+	*id = (uint32_t)rt.n++;
+	return 0;
+}
+
+static int rt_set(void *ctx, uint32_t id, uint64_t addr, uint32_t data)
+{
+	rt.sets++;
+	rt.addr[id] = addr;
+	rt.data[id] = data;
+	return 0;
+}
+
+static void rt_del(void *ctx, uint32_t id, int fd)
+{
+	cr_assert_eq(fd, rt.fd[id]);
+	rt.dels++;
+	close(fd);
+}
+
+static const struct glue_pci_msi_routes rt_ops = {.add = rt_add, .set = rt_set, .del = rt_del};
+
+/* What route id's eventfd counted since the last look. */
+static uint64_t rt_fired(int id)
+{
+	uint64_t n = 0;
+
+	return read(rt.fd[id], &n, 8) == 8 ? n : 0;
+}
+
+static int msix_setup(uint16_t nvec)
+{
+	int cap;
+
+	cr_assert_eq(glue_pci_dev_set_bar(dev, 0, GLUE_PCI_BAR_MEM64, 0x8000, BAR_AT), 0);
+	cr_assert_eq(glue_pci_dev_add_msix(dev, nvec, 0, 0x4000, 0x5000), 0);
+	cf8_write(1, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	cap = (int)cf8_read(1, 0, PCI_CAPABILITY_LIST, 1);
+	cf8_write(1, (unsigned int)cap + 2, PCI_MSIX_FLAGS_ENABLE, 2);
+	return cap;
+}
+
+Test(pci, msix_vectors_fire_through_their_routes)
+{
+	memset(&rt, 0, sizeof(rt));
+	glue_pci_set_msi_routes(pci, &rt_ops, NULL);
+	msix_setup(3);
+	cr_assert_eq(rt.n, 3, "one route per vector");
+	cr_assert_eq(rt.sets, 0, "pointing nowhere until used");
+
+	msix_entry(1, 0xfee00000, 0x4041, 0);
+	cr_assert_eq(glue_pci_dev_msix_notify(dev, 1), 0);
+	cr_assert_eq(rt_fired(1), 1);
+	cr_assert_eq(f.msis, 0, "not through the msi function");
+	cr_assert_eq(rt.sets, 1);
+	cr_assert_eq(rt.addr[1], 0xfee00000);
+	cr_assert_eq(rt.data[1], 0x4041);
+	cr_assert_eq(glue_pci_dev_msix_notify(dev, 1), 0);
+	cr_assert_eq(rt_fired(1), 1);
+	cr_assert_eq(rt.sets, 1, "unchanged: the route stays");
+
+	/* the OS moves the interrupt: the route follows before the next one */
+	msix_entry(1, 0xfee01000, 0x4052, 0);
+	cr_assert_eq(glue_pci_dev_msix_notify(dev, 1), 0);
+	cr_assert_eq(rt.sets, 2);
+	cr_assert_eq(rt.addr[1], 0xfee01000);
+	cr_assert_eq(rt.data[1], 0x4052);
+	cr_assert_eq(rt_fired(1), 1);
+
+	/* masked: pending, nothing written; unmasked: out through the route */
+	msix_entry(2, 0xfee00000, 0x4060, 1);
+	cr_assert_eq(glue_pci_dev_msix_notify(dev, 2), 0);
+	cr_assert_eq(rt_fired(2), 0);
+	cr_assert_eq(pba(), 1u << 2);
+	msix_entry(2, 0xfee00000, 0x4060, 0);
+	cr_assert_eq(rt_fired(2), 1);
+	cr_assert_eq(pba(), 0);
+
+	/* a reset device forgets what was pending */
+	msix_entry(2, 0xfee00000, 0x4060, 1);
+	cr_assert_eq(glue_pci_dev_msix_notify(dev, 2), 0);
+	cr_assert_eq(pba(), 1u << 2);
+	glue_pci_dev_msix_clear_pending(dev);
+	cr_assert_eq(pba(), 0);
+	msix_entry(2, 0xfee00000, 0x4060, 0);
+	cr_assert_eq(rt_fired(2), 0, "nothing left to deliver");
+
+	glue_pci_dev_free(dev);
+	dev = NULL;
+	cr_assert_eq(rt.dels, 3, "routes released with the device");
+}
+
+Test(pci, without_every_route_the_msi_function_delivers)
+{
+	memset(&rt, 0, sizeof(rt));
+	rt.fail_add_at = true;
+	glue_pci_set_msi_routes(pci, &rt_ops, NULL);
+	msix_setup(3);
+	cr_assert_eq(rt.dels, 2, "the two made are given back");
+	msix_entry(0, 0xfee00000, 0x4041, 0);
+	cr_assert_eq(glue_pci_dev_msix_notify(dev, 0), 0);
+	cr_assert_eq(f.msis, 1);
+	cr_assert_eq(f.msi_data, 0x4041);
 }

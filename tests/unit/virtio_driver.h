@@ -7,6 +7,8 @@
 #define GLUE_TEST_VIRTIO_DRIVER_H
 
 #include <criterion/criterion.h>
+#include <unistd.h>
+
 #include <linux/virtio_config.h>
 
 #include <glue/virtio.h>
@@ -46,6 +48,17 @@ static inline void driver_bring_up(struct glue_virtio_dev *v, struct glue_virtq_
 				   uint16_t size, bool all_features)
 {
 	driver_bring_up_queues(v, &mq, 1, size, all_features ? ~0u : 0);
+}
+
+/* Kicks counted on queue q's kick eventfd since the last look (taking them). */
+static inline uint64_t driver_kicks(struct glue_virtio_dev *v, uint16_t q)
+{
+	uint64_t n = 0;
+
+	cr_assert_geq(glue_virtio_dev_kick_fd(v, q), 0);
+	if (read(glue_virtio_dev_kick_fd(v, q), &n, sizeof(n)) != sizeof(n))
+		return 0; /* EAGAIN: none */
+	return n;
 }
 
 #endif
