@@ -276,6 +276,7 @@ struct bootinfo {
 	u64 cmdline_paddr;
 	struct e820_entry e820[E820_MAX];
 	u32 e820_count;
+	u64 acpi_rsdp; /* 0: not given */
 	bool has_initrd;
 	u64 initrd_addr;
 	u64 initrd_size;
@@ -311,6 +312,9 @@ void check_rtc(void);
 void check_serial(void);
 void check_serialirq(void);
 void check_chaos(void);
+void check_vblk(void);
+void check_vnet(void);
+void check_vrng(void);
 NORETURN void mode_reset(void);
 NORETURN void mode_ticker(void);
 NORETURN void mode_flood(void);

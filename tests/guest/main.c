@@ -6,6 +6,7 @@
 #include "guest.h"
 
 /* struct boot_params (the zero page) offsets. */
+#define BP_ACPI_RSDP_ADDR 0x070
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE 0x0c4
 #define BP_EXT_CMD_LINE_PTR 0x0c8
@@ -107,6 +108,7 @@ static void read_zero_page(void)
 	}
 	boot.e820_count = n;
 
+	boot.acpi_rsdp = rd64(bp + BP_ACPI_RSDP_ADDR);
 	boot.initrd_addr = rd32(bp + BP_RAMDISK_IMAGE) | (u64)rd32(bp + BP_EXT_RAMDISK_IMAGE) << 32;
 	boot.initrd_size = rd32(bp + BP_RAMDISK_SIZE) | (u64)rd32(bp + BP_EXT_RAMDISK_SIZE) << 32;
 	boot.has_initrd = boot.initrd_addr && boot.initrd_size;
@@ -127,6 +129,7 @@ static void read_start_info(void)
 	boot.info_ok = true;
 	boot.pvh_version = rd32(si + 4);
 	read_cmdline(rd64(si + 24), CMDLINE_MAX);
+	boot.acpi_rsdp = rd64(si + 32);
 
 	if (rd32(si + 12)) {
 		u8 mod[PVH_MODLIST_ENTRY_SIZE];
@@ -275,6 +278,9 @@ static const struct check {
 	{"serial", check_serial},
 	{"serialirq", check_serialirq},
 	{"chaos", check_chaos},
+	{"vblk", check_vblk},
+	{"vnet", check_vnet},
+	{"vrng", check_vrng},
 	{"reset", mode_reset},
 	{"ticker", mode_ticker},
 	{"flood", mode_flood},
