@@ -93,6 +93,9 @@ struct net {
 
 	/* the transmit worker's own */
 	struct glue_virtio_dev *vdev_tx; /* what tx_serve was called for */
+	/* Set while pause or reset wait for the workers: a backend without room
+	 * drops frames then instead of holding the worker up. */
+	atomic_bool tx_hurry;
 	struct iovec txiov[GLUE_VIRTQ_MAX_SEGS + 1];
 };
 
@@ -455,6 +458,9 @@ static bool tx_one(struct net *n, const struct glue_virtq_chain *c, uint64_t f)
 		h.num_buffers = 0;
 		n->txiov[niov++] = (struct iovec){.iov_base = &h, .iov_len = sizeof(h)};
 	}
+	/* writev takes at most UIO_MAXIOV (1024) pieces: no real frame has more */
+	if (c->nout > UIO_MAXIOV - 1)
+		return false;
 	/* The frame: the readable buffers past the header, straight from the guest. */
 	for (uint16_t i = 0; i < c->nout; i++) {
 		const struct iovec *v = &c->iov[i];
@@ -470,7 +476,7 @@ static bool tx_one(struct net *n, const struct glue_virtq_chain *c, uint64_t f)
 	/* A backend with no room now (slirp's thread behind): wait for room, as
 	 * a NIC's queue would stall, rather than drop what TCP then resends. */
 	r = n->be.ops->send(n->be.ctx, n->txiov, niov);
-	for (int tries = 0; r == -EAGAIN && tries < 100; tries++) {
+	for (int tries = 0; r == -EAGAIN && tries < 100 && !atomic_load(&n->tx_hurry); tries++) {
 		struct pollfd p = {.fd = n->be.fd, .events = POLLOUT};
 
 		poll(&p, 1, 10);
@@ -878,7 +884,9 @@ static void net_reset(void *ctx)
 	if (n->vhost_active)
 		vhost_net_stop(n->vhost);
 #endif
+	atomic_store(&n->tx_hurry, true);
 	vworkers_reset(n->worker, NQUEUES);
+	atomic_store(&n->tx_hurry, false);
 	rx_release_held(n);
 	pthread_mutex_lock(&n->lock);
 	n->vhost_active = false;
@@ -893,7 +901,9 @@ static void net_pause(void *ctx)
 {
 	struct net *n = ctx;
 
+	atomic_store(&n->tx_hurry, true);
 	vworkers_pause(n->worker, NQUEUES);
+	atomic_store(&n->tx_hurry, false);
 #if GLUE_HAVE_VHOST
 	if (n->vhost_active)
 		vhost_net_set_running(n->vhost, false);

@@ -37,7 +37,8 @@
 static struct glue_mem *mem;
 static struct glue_virtio_dev *v;
 static struct glue_virtq_mock *mq[3];
-static int peer = -1; /* the test's end of the backend */
+static int peer = -1;	 /* the test's end of the backend */
+static int dev_end = -1; /* the device's end */
 static int config_signals;
 
 static const uint8_t MAC[6] = {0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
@@ -116,7 +117,7 @@ static void make(bool vnet_hdr, unsigned int offloads)
 	int big = 1 << 20;
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
 	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-	s->fd = sv[0];
+	s->fd = dev_end = sv[0];
 	peer = sv[1];
 	be.ops = &sp_ops;
 	be.ctx = s;
@@ -765,4 +766,68 @@ Test(virtio_net, a_frame_larger_than_the_whole_ring_is_dropped)
 	cr_assert_eq(total, HDR + 100);
 	cr_assert_eq(stats().rx_dropped, 1);
 	cr_assert_eq(stats().rx_frames, 1);
+}
+
+Test(virtio_net, a_frame_in_more_pieces_than_writev_takes_is_malformed)
+{
+	static struct glue_virtq_mock_buf b[GLUE_VIRTQ_MAX_SEGS];
+	struct virtio_net_hdr_v1 h = {0};
+	uint8_t got[2048];
+	uint16_t id;
+	uint32_t used;
+
+	make(false, 0);
+	up(~0u);
+	/* the header, then 1023 one-byte pieces of a frame: 1024 readable buffers */
+	memcpy(host(BUF, HDR), &h, HDR);
+	frame(host(BUF + 0x1000, 1100), OTHER, 1100, 3);
+	b[0] = (struct glue_virtq_mock_buf){BUF, HDR, false};
+	for (int i = 1; i < GLUE_VIRTQ_MAX_SEGS; i++)
+		b[i] = (struct glue_virtq_mock_buf){BUF + 0x1000 + (uint64_t)i - 1, 1, false};
+	cr_assert_eq(
+		glue_virtq_mock_add_indirect(mq[1], b, GLUE_VIRTQ_MAX_SEGS, BUF + 0x80000, NULL),
+		0);
+	glue_virtio_dev_notify(v, 1);
+	cr_assert_eq(wait_used(1, &id, &used), 1);
+	cr_assert_eq(peer_read(got, sizeof(got), 100), -1);
+	cr_assert_eq(stats().tx_bad, 1, "malformed, not a backend that dropped it");
+	cr_assert_eq(stats().tx_dropped, 0);
+}
+
+/* A backend with no room: what the device's end sends is never read. */
+static void fill_backend(void)
+{
+	uint8_t junk[1024] = {0};
+
+	while (send(dev_end, junk, sizeof(junk), MSG_DONTWAIT) >= 0 || errno == EINTR)
+		;
+	cr_assert_eq(errno, EAGAIN);
+}
+
+/* Without the hurry, the pause would wait ~1 s for each of 8 frames. */
+Test(virtio_net, pause_and_reset_do_not_wait_for_a_full_backend, .timeout = 5)
+{
+	struct virtio_net_hdr_v1 h = {0};
+	uint8_t f[64];
+
+	make(false, 0);
+	up(~0u);
+	frame(f, OTHER, sizeof(f), 1);
+	memcpy(host(BUF, HDR), &h, HDR);
+	memcpy(host(BUF + 0x1000, sizeof(f)), f, sizeof(f));
+	fill_backend();
+	/* a queue full of frames the backend cannot take: each would wait ~1 s */
+	for (int i = 0; i < QSIZE / 2; i++) {
+		struct glue_virtq_mock_buf b[2] = {{BUF, HDR, false},
+						   {BUF + 0x1000, sizeof(f), false}};
+
+		cr_assert_eq(glue_virtq_mock_add(mq[1], b, 2, NULL), 0);
+	}
+	glue_virtio_dev_notify(v, 1);
+	usleep(100000);
+	/* a pause returns without waiting out every frame (the timeout catches it) */
+	glue_virtio_dev_pause(v);
+	glue_virtio_dev_resume(v);
+	glue_virtio_dev_set_status(v, 0);
+	cr_assert_geq(stats().tx_dropped, 1, "frames the backend had no room for are dropped");
 }
