@@ -38,7 +38,11 @@ GLUE_API int glue_kvm_fd(const struct glue_kvm *kvm);
 /* KVM_CHECK_EXTENSION: > 0 when supported (some caps return a number). */
 GLUE_API int glue_kvm_check_cap(const struct glue_kvm *kvm, int cap);
 GLUE_API int glue_kvm_max_vcpus(const struct glue_kvm *kvm);
-/* KVM_GET_SUPPORTED_CPUID. *out is malloc'ed; free() it. */
+/*
+ * KVM_GET_SUPPORTED_CPUID, plus what KVM reports by capability instead (the
+ * TSC-deadline timer, KVM_CAP_TSC_DEADLINE_TIMER; it needs the in-kernel
+ * irqchip, as x2APIC does). *out is malloc'ed; free() it.
+ */
 GLUE_API int glue_kvm_supported_cpuid(const struct glue_kvm *kvm, struct kvm_cpuid2 **out);
 /* Size of the kvm_run mapping. */
 GLUE_API int glue_kvm_vcpu_mmap_size(const struct glue_kvm *kvm);

@@ -110,6 +110,20 @@ int glue_kvm_vcpu_mmap_size(const struct glue_kvm *kvm)
 	return kvm->run_size;
 }
 
+/*
+ * What KVM emulates but leaves out of KVM_GET_SUPPORTED_CPUID, saying so by
+ * a capability instead: the LAPIC's TSC-deadline timer mode (leaf 1, ECX bit
+ * 24). Without it a Linux guest programs its timer through the one-shot
+ * count, calibrated against another clock, which is slow and inexact.
+ */
+static void add_cap_features(const struct glue_kvm *kvm, struct kvm_cpuid2 *c)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 1 && c->entries[i].index == 0 &&
+		    glue_kvm_check_cap(kvm, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+			c->entries[i].ecx |= 1U << 24;
+}
+
 int glue_kvm_supported_cpuid(const struct glue_kvm *kvm, struct kvm_cpuid2 **out)
 {
 	/* KVM says E2BIG until the buffer is large enough. */
@@ -120,6 +134,7 @@ int glue_kvm_supported_cpuid(const struct glue_kvm *kvm, struct kvm_cpuid2 **out
 			return glue_err(-ENOMEM, "out of memory");
 		c->nent = n;
 		if (ioctl(kvm->fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			add_cap_features(kvm, c);
 			*out = c;
 			return 0;
 		}

@@ -104,8 +104,16 @@ Test(kvm, capabilities_and_cpuid)
 	cr_assert_gt(glue_kvm_check_cap(kvm, KVM_CAP_IRQCHIP), 0);
 	cr_assert_geq(glue_kvm_max_vcpus(kvm), 1);
 	cr_assert_eq(glue_kvm_supported_cpuid(kvm, &cpuid), 0, "%s", glue_error_last());
-	for (uint32_t i = 0; i < cpuid->nent; i++)
-		has_leaf1 |= cpuid->entries[i].function == 1;
+	for (uint32_t i = 0; i < cpuid->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function != 1)
+			continue;
+		has_leaf1 = true;
+		/* reported by a capability, not by KVM_GET_SUPPORTED_CPUID: added */
+		if (glue_kvm_check_cap(kvm, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+			cr_assert(e->ecx & (1U << 24), "the TSC-deadline timer is offered");
+	}
 	cr_assert(has_leaf1);
 	free(cpuid);
 	glue_kvm_free(kvm);
