@@ -47,6 +47,15 @@ struct glue_pci_dev_ops {
 	void (*bar_write)(void *ctx, int bar, uint64_t offset, const void *data, uint32_t len);
 	/* MSI-X was enabled or disabled (optional; called without the bus lock). */
 	void (*msix_changed)(void *ctx, bool enabled);
+	/*
+	 * Optional, for registers that live in configuration space (virtio's
+	 * PCI configuration access capability): the guest wrote len bytes at
+	 * offset (stored already, write masks applied), or reads them (data
+	 * holds the stored bytes; the device may replace them). Called without
+	 * the bus lock, for the guest's accesses only.
+	 */
+	void (*config_write)(void *ctx, uint32_t offset, uint32_t len);
+	void (*config_read)(void *ctx, uint32_t offset, void *data, uint32_t len);
 };
 
 /* What a device is, as its configuration header says. */
@@ -140,6 +149,14 @@ GLUE_API int glue_pci_dev_add_ioevent(struct glue_pci_dev *dev, int bar, uint64_
 GLUE_API bool glue_pci_dev_msix_enabled(struct glue_pci_dev *dev);
 /* Fire vector (or leave it pending while masked). -EINVAL past the table. */
 GLUE_API int glue_pci_dev_msix_notify(struct glue_pci_dev *dev, uint16_t vector);
+/*
+ * An access to BAR bar at offset as a guest's memory access makes it (the
+ * MSI-X table included), whether or where the BAR is mapped: for windows
+ * into a BAR through configuration space. Outside the BAR: reads all-ones,
+ * writes dropped.
+ */
+GLUE_API void glue_pci_dev_bar_access(struct glue_pci_dev *dev, int bar, uint64_t offset,
+				      void *data, uint32_t len, bool write);
 /* Read-only view of config space bytes (for tests and transports). */
 GLUE_API void glue_pci_dev_config_read(struct glue_pci_dev *dev, uint32_t offset, void *data,
 				       uint32_t len);

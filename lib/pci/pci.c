@@ -303,6 +303,21 @@ static const struct glue_bus_ops bar_ops = {
 	.write = bar_write,
 };
 
+void glue_pci_dev_bar_access(struct glue_pci_dev *d, int bar, uint64_t off, void *data,
+			     uint32_t len, bool write)
+{
+	if (bar < 0 || bar >= NBARS || d->bar[bar].type == GLUE_PCI_BAR_NONE ||
+	    off >= d->bar[bar].size || len > d->bar[bar].size - off) {
+		if (!write)
+			memset(data, 0xff, len);
+		return;
+	}
+	if (write)
+		bar_write(&d->ref[bar], off, data, len);
+	else
+		bar_read(&d->ref[bar], off, data, len);
+}
+
 static struct glue_bus *bar_bus(const struct glue_pci_dev *d, int i)
 {
 	return d->bar[i].type == GLUE_PCI_BAR_IO ? d->pci->pio : d->pci->mmio;
@@ -610,7 +625,9 @@ static struct glue_pci_dev *lookup(struct glue_pci *p, uint32_t bdf)
 	return p->slot[(bdf >> 3) & 31];
 }
 
-void glue_pci_config_read(struct glue_pci *p, uint32_t bdf, uint32_t off, void *data, uint32_t len)
+/* The stored bytes; the device (NULL: none there) for a hook, or NULL. */
+static struct glue_pci_dev *config_read(struct glue_pci *p, uint32_t bdf, uint32_t off, void *data,
+					uint32_t len)
 {
 	struct glue_pci_dev *d;
 
@@ -623,6 +640,16 @@ void glue_pci_config_read(struct glue_pci *p, uint32_t bdf, uint32_t off, void *
 	else
 		memcpy(data, d->cfg + off, len);
 	pthread_mutex_unlock(&p->lock);
+	return d && off < CFG_SIZE && len <= CFG_SIZE - off ? d : NULL;
+}
+
+void glue_pci_config_read(struct glue_pci *p, uint32_t bdf, uint32_t off, void *data, uint32_t len)
+{
+	struct glue_pci_dev *d = config_read(p, bdf, off, data, len);
+
+	/* Devices are only freed when no vCPU can reach them (after detach). */
+	if (d && d->ops && d->ops->config_read)
+		d->ops->config_read(d->ctx, off, data, len);
 }
 
 void glue_pci_config_write(struct glue_pci *p, uint32_t bdf, uint32_t off, const void *data,
@@ -635,15 +662,19 @@ void glue_pci_config_write(struct glue_pci *p, uint32_t bdf, uint32_t off, const
 	d = lookup(p, bdf);
 	if (d && off < CFG_SIZE && len <= CFG_SIZE - off)
 		changed = dev_config_write(d, off, data, len);
+	else
+		d = NULL;
 	pthread_mutex_unlock(&p->lock);
 	/* Devices are only freed when no vCPU can reach them (after detach). */
 	if (changed >= 0 && d->ops && d->ops->msix_changed)
 		d->ops->msix_changed(d->ctx, changed);
+	if (d && d->ops && d->ops->config_write)
+		d->ops->config_write(d->ctx, off, len);
 }
 
 void glue_pci_dev_config_read(struct glue_pci_dev *d, uint32_t off, void *data, uint32_t len)
 {
-	glue_pci_config_read(d->pci, d->slot << 3, off, data, len);
+	config_read(d->pci, d->slot << 3, off, data, len); /* the stored bytes: no hook */
 }
 
 uint16_t glue_pci_dev_command(struct glue_pci_dev *d)

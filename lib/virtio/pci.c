@@ -3,6 +3,9 @@
  * virtio-pci modern: the register structures in BAR 0, mapped onto the
  * common device part; interrupts by MSI-X vector, or by INTx with the ISR.
  *
+ * Configuration space also has the PCI configuration access capability: a
+ * window into BAR 0 for software that cannot map BARs (firmware).
+ *
  * BAR 0 layout:
  *   0x0000 common configuration    0x3000 notifications (4 bytes per queue)
  *   0x1000 ISR status              0x4000 MSI-X table
@@ -50,6 +53,7 @@ struct glue_virtio_pci {
 	uint16_t config_vec;
 	uint16_t *queue_vec;
 	uint8_t isr;
+	uint8_t cfg_cap; /* config offset of VIRTIO_PCI_CAP_PCI_CFG */
 };
 
 /* ---- interrupts ---- */
@@ -296,9 +300,63 @@ static void bar_write(void *ctx, int bar, uint64_t off, const void *data, uint32
 	}
 }
 
+/* ---- the configuration access capability (virtio 1.x, 4.1.4.9) ---- */
+
+#define CFG_CAP_LEN 20 /* struct virtio_pci_cfg_cap */
+#define CFG_DATA 16    /* pci_cfg_data within it */
+
+/* Where the driver pointed the window: BAR 0, 1, 2 or 4 bytes, aligned, inside. */
+static bool cfg_window(struct glue_virtio_pci *t, uint32_t *off, uint32_t *len)
+{
+	uint8_t cap[CFG_CAP_LEN];
+
+	glue_pci_dev_config_read(t->pdev, t->cfg_cap, cap, sizeof(cap));
+	memcpy(off, cap + 8, 4);
+	memcpy(len, cap + 12, 4);
+	return cap[4] == 0 && (*len == 1 || *len == 2 || *len == 4) && *off % *len == 0 &&
+	       *off <= GLUE_VIRTIO_PCI_BAR_SIZE - *len;
+}
+
+/* Whether [off, off + len) of config space touches pci_cfg_data. */
+static bool cfg_data_hit(const struct glue_virtio_pci *t, uint32_t off, uint32_t len)
+{
+	uint32_t data = t->cfg_cap + CFG_DATA;
+
+	return t->cfg_cap && off < data + 4 && off + len > data;
+}
+
+static void cfg_write(void *ctx, uint32_t off, uint32_t len)
+{
+	struct glue_virtio_pci *t = ctx;
+	uint32_t woff, wlen;
+	uint8_t v[4];
+
+	if (!cfg_data_hit(t, off, len) || !cfg_window(t, &woff, &wlen))
+		return;
+	glue_pci_dev_config_read(t->pdev, t->cfg_cap + CFG_DATA, v, sizeof(v));
+	glue_pci_dev_bar_access(t->pdev, 0, woff, v, wlen, true);
+}
+
+static void cfg_read(void *ctx, uint32_t off, void *data, uint32_t len)
+{
+	struct glue_virtio_pci *t = ctx;
+	uint32_t woff, wlen, base = t->cfg_cap + CFG_DATA;
+	uint8_t v[4] = {0};
+
+	if (!cfg_data_hit(t, off, len) || !cfg_window(t, &woff, &wlen))
+		return;
+	glue_pci_dev_bar_access(t->pdev, 0, woff, v, wlen, false);
+	/* The bytes of pci_cfg_data this access covers, from the BAR. */
+	for (uint32_t i = 0; i < len; i++)
+		if (off + i >= base && off + i < base + 4)
+			((uint8_t *)data)[i] = v[off + i - base];
+}
+
 static const struct glue_pci_dev_ops pci_ops = {
 	.bar_read = bar_read,
 	.bar_write = bar_write,
+	.config_write = cfg_write,
+	.config_read = cfg_read,
 };
 
 /* PCI class for a virtio device type (what lspci shows). */
@@ -410,6 +468,17 @@ int glue_virtio_pci_new(struct glue_virtio_pci **out, const struct glue_virtio_d
 	if (r >= 0)
 		r = add_vcap(t->pdev, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY,
 			     (uint32_t)t->nqueues * NOTIFY_MULT, true);
+	if (r >= 0) {
+		/* bar, offset, length and pci_cfg_data are the driver's to write */
+		uint8_t body[CFG_CAP_LEN - 2] = {CFG_CAP_LEN, VIRTIO_PCI_CAP_PCI_CFG};
+		uint8_t mask[CFG_CAP_LEN - 2] = {0};
+
+		mask[2] = 0xff;
+		memset(mask + 6, 0xff, 12);
+		r = glue_pci_dev_add_cap(t->pdev, PCI_CAP_ID_VNDR, body, mask, CFG_CAP_LEN);
+		if (r >= 0)
+			t->cfg_cap = (uint8_t)r;
+	}
 	if (r < 0) {
 		glue_virtio_pci_free(t);
 		return r;

@@ -564,3 +564,22 @@ Test(pci, without_every_route_the_msi_function_delivers)
 	cr_assert_eq(f.msis, 1);
 	cr_assert_eq(f.msi_data, 0x4041);
 }
+
+Test(pci, bar_access_without_a_mapping)
+{
+	uint32_t v = 0;
+
+	cr_assert_eq(glue_pci_dev_set_bar(dev, 0, GLUE_PCI_BAR_MEM32, 0x1000, BAR_AT), 0);
+	glue_pci_dev_bar_access(dev, 0, 0x20, &v, 4, false);
+	cr_assert_eq(f.reads, 1, "the device answered, decoding off or not");
+	cr_assert_eq(f.off, 0x20);
+	cr_assert_eq(v, 0x5a5a5a5a);
+	glue_pci_dev_bar_access(dev, 0, 0x10, &v, 4, true);
+	cr_assert_eq(f.writes, 1);
+	glue_pci_dev_bar_access(dev, 0, 0xffe, &v, 4, false);
+	cr_assert_eq(v, 0xffffffff, "past the end: nothing");
+	glue_pci_dev_bar_access(dev, 3, 0, &v, 4, false);
+	cr_assert_eq(v, 0xffffffff, "no such BAR");
+	glue_pci_dev_bar_access(dev, 0, 0xffe, &v, 4, true);
+	cr_assert_eq(f.writes, 1);
+}

@@ -334,3 +334,57 @@ Test(virtio_pci, notifications_skip_the_registers_where_the_bus_can)
 	cfg_write(PCI_COMMAND, 0, 2);
 	cr_assert_eq(io.n, 0);
 }
+
+/* The PCI configuration access capability's config offset. */
+static unsigned int cfg_access_cap(void)
+{
+	for (unsigned int p = cfg(PCI_CAPABILITY_LIST, 1); p; p = cfg(p + 1, 1))
+		if (cfg(p, 1) == PCI_CAP_ID_VNDR && cfg(p + 3, 1) == VIRTIO_PCI_CAP_PCI_CFG)
+			return p;
+	cr_assert_fail("no VIRTIO_PCI_CAP_PCI_CFG capability");
+	return 0;
+}
+
+/* Point the window: BAR, offset in it, length. */
+static void window(unsigned int cap, uint8_t bar, uint32_t off, uint32_t len)
+{
+	cfg_write(cap + 4, bar, 1);
+	cfg_write(cap + 8, off, 4);
+	cfg_write(cap + 12, len, 4);
+}
+
+Test(virtio_pci, config_space_reaches_bar_0_through_the_access_capability)
+{
+	unsigned int cap = cfg_access_cap();
+
+	cr_assert_eq(cfg(cap + 2, 1), 20, "cap_len");
+	/* no memory decoding needed: that is what it is for */
+	cr_assert_eq(cfg(PCI_COMMAND, 2) & PCI_COMMAND_MEMORY, 0);
+	window(cap, 0, 0x12, 2);
+	cr_assert_eq(cfg(cap + 16, 2), 2, "num_queues, read through the window");
+	window(cap, 0, 0x14, 1);
+	cfg_write(cap + 16, VIRTIO_CONFIG_S_ACKNOWLEDGE, 1);
+	cr_assert_eq(glue_virtio_dev_get_status(glue_virtio_pci_dev(t)),
+		     VIRTIO_CONFIG_S_ACKNOWLEDGE, "device_status, written through the window");
+	/* the MSI-X table behind it too (the PCI core's part of the BAR) */
+	window(cap, 0, 0x4000, 4);
+	cfg_write(cap + 16, 0xfee00000, 4);
+	cfg_write(PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	cr_assert_eq(rd(0x4000, 4), 0xfee00000);
+
+	/* windows a driver may not point: nothing reaches the BAR */
+	window(cap, 0, 0x14, 3); /* odd length */
+	cfg_write(cap + 16, 0, 1);
+	window(cap, 1, 0x14, 1); /* another BAR */
+	cfg_write(cap + 16, 0, 1);
+	window(cap, 0, 0x15, 2); /* misaligned */
+	cfg_write(cap + 16, 0, 2);
+	window(cap, 0, 0x7ffe, 4); /* past the end */
+	cfg_write(cap + 16, 0, 4);
+	window(cap, 0, 0xfffffffc, 4); /* wrapping */
+	cfg_write(cap + 16, 0, 4);
+	cr_assert_eq(rd(0x14, 1), VIRTIO_CONFIG_S_ACKNOWLEDGE, "status unchanged");
+	/* only the fields a driver sets are writable */
+	cfg_write(cap + 3, 0x77, 1);
+	cr_assert_eq(cfg(cap + 3, 1), VIRTIO_PCI_CAP_PCI_CFG);
+}
