@@ -45,7 +45,7 @@ EXIT_HOST = 125
 # What the test host loads (testhost/init insmods them in this order, with
 # their dependencies first).
 L1_MODULES = ["virtio_pci", "virtio_console", "virtio_rng", "9pnet_virtio", "9p", "overlay",
-              "kvm_amd", "tun", "vhost_net", "vhost_vsock", "veth", "bridge"]
+              "kvm_amd", "tun", "vhost_net", "vhost_vsock", "veth", "bridge", "loop"]
 
 # The L1 kernel: quiet, no reboot loop on panic, nothing slow at boot. Its
 # clock and timers stay off the TSC: glue sets each new vCPU's TSC, i.e. a

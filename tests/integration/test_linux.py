@@ -336,6 +336,40 @@ def test_disk_queues(linux, tmp_path):
     assert sums == {hashlib.sha256(img.read_bytes()).hexdigest()}, sums
 
 
+def test_cache_none_on_a_4k_native_disk(linux, tmp_path):
+    """cache=none (O_DIRECT) on a block device with 4 KiB logical blocks (a
+    loop device made so): the guest is told 4096-byte blocks, so its direct
+    reads and writes are ones the host can do; a plain file stays at 512."""
+    if not glueutil.have("virtio_blk"):
+        pytest.skip("built without virtio-blk")
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a loop device")
+    img = tmp_path / "4k.img"
+    img.write_bytes(bytes(8 * MiB))
+    r = subprocess.run(["losetup", "--sector-size", "4096", "-f", "--show", str(img)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"no loop device here: {r.stderr.strip()}")
+    dev = r.stdout.strip()
+    plain = tmp_path / "plain.img"
+    plain.write_bytes(bytes(MiB))
+    try:
+        v, sh = linux("-d", f"{dev},cache=none", "-d", str(plain), cpus=1)
+        assert sh.out("cat /sys/block/vda/queue/logical_block_size") == "4096", v.report()
+        assert sh.out("cat /sys/block/vdb/queue/logical_block_size") == "512", v.report()
+        sh.out("dd if=/dev/urandom of=/tmp/p bs=4k count=16 2>/dev/null")
+        want = sh.out("sha256sum /tmp/p | cut -d' ' -f1")
+        sh.out("dd if=/tmp/p of=/dev/vda bs=4k count=16 oflag=direct 2>/dev/null; echo $?")
+        got = sh.out("dd if=/dev/vda bs=4k count=16 iflag=direct 2>/dev/null | sha256sum"
+                     " | cut -d' ' -f1")
+        assert got == want, v.report()
+        v.send("poweroff\n")
+        assert v.wait_exit(60) == 0, v.report()
+    finally:
+        subprocess.run(["losetup", "-d", dev], capture_output=True)
+    assert hashlib.sha256(img.read_bytes()[:64 * 1024]).hexdigest() == want
+
+
 def test_a_disk_in_use_is_refused(linux, vm, vmlinuz, tmp_path):
     """The OFD lock: a second VM cannot open a disk the first one writes."""
     if not glueutil.have("virtio_blk") or not glueutil.have("virtio_mmio"):
