@@ -57,7 +57,8 @@ n=$(cat /proc/cmdline | grep -o 'bench.mib=[0-9]*'); n=${n#bench.mib=}
 wget -q -O /dev/null $U/small || echo "BENCH-FAIL no server at $U"
 t0=$(up); wget -q -O /dev/null $U/big; t1=$(up)
 echo "BENCH download $((n * 1048576)) $((t1 - t0))"
-dd if=/dev/urandom of=/tmp/up bs=1M count=$n 2>/dev/null
+# busybox wget posts a file as a C string (up to its first NUL byte): none in it
+tr -d '\000' < /dev/urandom | head -c $((n * 1048576)) > /tmp/up
 t0=$(up); wget -q -O /dev/null --post-file=/tmp/up $U/up; t1=$(up)
 echo "BENCH upload $((n * 1048576)) $((t1 - t0))"
 rm /tmp/up
@@ -94,7 +95,7 @@ class Server:
                     if not got:
                         break
                     n -= len(got)
-                server.posted = n == 0
+                server.posted.append(int(self.headers.get('Content-Length', '0')) - n)
                 self.send_response(200)
                 self.send_header('Content-Length', '3')
                 self.end_headers()
@@ -103,7 +104,7 @@ class Server:
             def log_message(self, *a):
                 pass
 
-        self.posted = False
+        self.posted = []  # bytes of each POST body
         self.srv = http.server.ThreadingHTTPServer((addr, 0), H)
         self.port = self.srv.server_address[1]
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
@@ -173,7 +174,11 @@ def main(argv):
             for rnd in range(args.runs):
                 for vmm in ('glue', 'qemu'):
                     try:
+                        srv.posted.clear()
                         samples[vmm].append(guest_run(cmds[vmm], args.timeout, 3))
+                        if srv.posted != [args.size * MiB]:
+                            raise RuntimeError('the upload posted %s bytes, not %d' %
+                                               (srv.posted, args.size * MiB))
                     except (RuntimeError, subprocess.TimeoutExpired) as e:
                         print('bench: %s failed: %s' % (vmm, e), file=sys.stderr)
                         return 1
