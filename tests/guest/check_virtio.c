@@ -119,6 +119,25 @@ static bool settle(struct hostile *h, const char *name, struct vq *q, bool (*up)
 	return false;
 }
 
+/*
+ * The first device of this type on the transport asked for, brought up by
+ * up(); false (with the FAIL line printed) when there is none or it refuses.
+ */
+static bool start(const char *name, u32 device_id, bool (*up)(void))
+{
+	dma_init();
+	if (!vdev_find(&dev, device_id, transport_wanted())) {
+		test_result(name, false, "reason=no-device");
+		return false;
+	}
+	if (!up()) {
+		test_result(name, false, "reason=setup-failed transport=%s", vdev_transport(&dev));
+		vdev_reset(&dev);
+		return false;
+	}
+	return true;
+}
+
 /* A register-level insult: the device must still come up afterwards (reset). */
 static void reset_after(struct hostile *h, const char *name, bool (*up)(void))
 {
@@ -387,17 +406,8 @@ void check_vblk(void)
 	u64 capacity;
 	int s;
 
-	dma_init();
-	if (!vdev_find(&dev, VIRTIO_ID_BLOCK, transport_wanted())) {
-		test_result("vblk", false, "reason=no-device");
+	if (!start("vblk", VIRTIO_ID_BLOCK, blk_up))
 		return;
-	}
-	if (!blk_up()) {
-		test_result("vblk", false, "reason=setup-failed transport=%s",
-			    vdev_transport(&dev));
-		vdev_reset(&dev);
-		return;
-	}
 	capacity = vdev_cfg64(&dev, 0);
 	s = blk_req(BLK_T_GET_ID, 0, serial, 20, NULL);
 	if (s != BLK_S_OK)
@@ -467,15 +477,8 @@ void check_vrng(void)
 	struct vq *q = &dev.q[0];
 	int n1, n2;
 
-	dma_init();
-	if (!vdev_find(&dev, VIRTIO_ID_RNG, transport_wanted())) {
-		test_result("vrng", false, "reason=no-device");
+	if (!start("vrng", VIRTIO_ID_RNG, rng_up))
 		return;
-	}
-	if (!rng_up()) {
-		test_result("vrng", false, "reason=setup-failed");
-		return;
-	}
 	memset(buf, 0, 64);
 	memset(buf2, 0, 64);
 	n1 = rng_read(buf, 64);
@@ -788,17 +791,8 @@ void check_vnet(void)
 	const char *why = NULL;
 	u16 status = 0;
 
-	dma_init();
-	if (!vdev_find(&dev, VIRTIO_ID_NET, transport_wanted())) {
-		test_result("vnet", false, "reason=no-device");
+	if (!start("vnet", VIRTIO_ID_NET, net_up))
 		return;
-	}
-	if (!net_up()) {
-		test_result("vnet", false, "reason=setup-failed transport=%s",
-			    vdev_transport(&dev));
-		vdev_reset(&dev);
-		return;
-	}
 	for (int i = 0; i < 6; i++)
 		mac[i] = vdev_cfg8(&dev, (u32)i);
 	if (net_features & (1ULL << NET_F_STATUS))
