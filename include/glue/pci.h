@@ -108,7 +108,8 @@ GLUE_API int glue_pci_dev_new(struct glue_pci_dev **out, struct glue_pci *pci,
 			      const struct glue_pci_dev_ops *ops, void *ctx,
 			      unsigned int *slot_out);
 /*
- * Unmap its BARs and take it off the bus (waiting for accesses in progress);
+ * Unmap its BARs and take it off the bus (waiting for accesses and hook calls
+ * in progress: never call it from one of the device's own ops);
  * MSI-X notifications still work until it is freed, so a device can stop its
  * threads in between.
  */

@@ -412,9 +412,9 @@ static int open_image(struct blk *b, const struct glue_virtio_blk_config *c)
 	b->sectors = bytes / SECTOR;
 	b->align = SECTOR;
 	if (b->direct) {
-		b->align = direct_align(b->fd, b->block_device);
-		if (b->align < SECTOR || b->align > DIRECT_ALIGN || (b->align & (b->align - 1)) ||
-		    bytes % b->align)
+		/* finer than a sector is no constraint: requests are whole sectors */
+		b->align = GLUE_MAX(direct_align(b->fd, b->block_device), (uint32_t)SECTOR);
+		if (b->align > DIRECT_ALIGN || (b->align & (b->align - 1)) || bytes % b->align)
 			return glue_err(
 				-EINVAL,
 				"disk '%s': cache=none needs %u-byte aligned I/O there, which "

@@ -458,9 +458,6 @@ static bool tx_one(struct net *n, const struct glue_virtq_chain *c, uint64_t f)
 		h.num_buffers = 0;
 		n->txiov[niov++] = (struct iovec){.iov_base = &h, .iov_len = sizeof(h)};
 	}
-	/* writev takes at most UIO_MAXIOV (1024) pieces: no real frame has more */
-	if (c->nout > UIO_MAXIOV - 1)
-		return false;
 	/* The frame: the readable buffers past the header, straight from the guest. */
 	for (uint16_t i = 0; i < c->nout; i++) {
 		const struct iovec *v = &c->iov[i];
@@ -473,6 +470,9 @@ static bool tx_one(struct net *n, const struct glue_virtq_chain *c, uint64_t f)
 						  .iov_len = v->iov_len - skip};
 		skip = 0;
 	}
+	/* writev takes at most UIO_MAXIOV (1024) pieces: no real frame has more */
+	if (niov > UIO_MAXIOV)
+		return false;
 	/* A backend with no room now (slirp's thread behind): wait for room, as
 	 * a NIC's queue would stall, rather than drop what TCP then resends. */
 	r = n->be.ops->send(n->be.ctx, n->txiov, niov);

@@ -6,10 +6,14 @@
  * dev->msix_lock the MSI-X table and pending bits, which vCPUs reach through
  * a BAR and device threads through glue_pci_dev_msix_notify(). A BAR access
  * never takes pci->lock, so unmapping a BAR (which waits for accesses in
- * progress) under it cannot deadlock.
+ * progress) under it cannot deadlock; that is why the command register has
+ * an atomic copy (devices look at it from BAR accesses and their threads).
+ * Device hooks run without pci->lock, counted, so that detach can wait for
+ * them.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,6 +82,8 @@ struct glue_pci_dev {
 
 	struct ioevent ioev[MAX_IOEVENTS]; /* under pci->lock */
 	unsigned int nioev;
+	unsigned int hooks;	  /* device hooks running (under pci->lock) */
+	_Atomic uint16_t command; /* cfg's command register, readable without the lock */
 };
 
 struct glue_pci {
@@ -87,6 +93,7 @@ struct glue_pci {
 	const struct glue_pci_msi_routes *routes;
 	void *routes_ctx;
 	pthread_mutex_t lock;
+	pthread_cond_t hooks_done; /* a device's hooks count went to 0 */
 	uint32_t cf8;
 	bool ports, ecam;
 	uint64_t ecam_base;
@@ -156,6 +163,7 @@ int glue_pci_new(struct glue_pci **out, struct glue_bus *pio, struct glue_bus *m
 	p->msi = msi;
 	p->msi_ctx = msi_ctx;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->hooks_done, NULL);
 	p->host.pci = p;
 	header(&p->host, &host, PCI_HEADER_TYPE_NORMAL);
 	p->slot[0] = &p->host;
@@ -507,10 +515,15 @@ int glue_pci_dev_add_msix(struct glue_pci_dev *d, uint16_t nvec, int bar, uint32
 	d->route_stale = ~0ULL;
 	/* A route per vector where the bus has them; all or none. */
 	for (uint16_t v = 0; d->pci->routes && v < nvec; v++) {
-		if (d->pci->routes->add(d->pci->routes_ctx, &d->route_id[v], &d->route_fd[v]) < 0) {
-			routes_free(d);
+		uint32_t id;
+		int fd;
+
+		if (d->pci->routes->add(d->pci->routes_ctx, &id, &fd) < 0) {
+			routes_free(d); /* the ones made so far */
 			break;
 		}
+		d->route_id[v] = id;
+		d->route_fd[v] = fd;
 	}
 	return 0;
 }
@@ -594,6 +607,7 @@ static int dev_config_write(struct glue_pci_dev *d, uint32_t off, const uint8_t 
 		if (d->msix_cap && (o == d->msix_cap + 2u || o == d->msix_cap + 3u))
 			msix = true;
 	}
+	atomic_store(&d->command, (uint16_t)get_le(d->cfg + PCI_COMMAND, 2));
 	/* BAR registers: whole dwords only (what every OS writes). */
 	if (off >= PCI_BASE_ADDRESS_0 && off < PCI_BASE_ADDRESS_0 + 4 * NBARS && len == 4 &&
 	    off % 4 == 0)
@@ -626,30 +640,53 @@ static struct glue_pci_dev *lookup(struct glue_pci *p, uint32_t bdf)
 }
 
 /* The stored bytes; the device (NULL: none there) for a hook, or NULL. */
-static struct glue_pci_dev *config_read(struct glue_pci *p, uint32_t bdf, uint32_t off, void *data,
-					uint32_t len)
+/* One more hook call running for d (pci->lock held): detach waits for it. */
+static struct glue_pci_dev *hook_get(struct glue_pci_dev *d)
 {
-	struct glue_pci_dev *d;
+	d->hooks++;
+	return d;
+}
+
+static void hook_put(struct glue_pci_dev *d)
+{
+	struct glue_pci *p = d->pci;
+
+	pthread_mutex_lock(&p->lock);
+	if (--d->hooks == 0)
+		pthread_cond_broadcast(&p->hooks_done);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* The stored bytes. With hook: the device, its hook taken, when it has a
+ * config_read hook to run; else NULL. */
+static struct glue_pci_dev *config_read(struct glue_pci *p, uint32_t bdf, uint32_t off, void *data,
+					uint32_t len, bool hook)
+{
+	struct glue_pci_dev *d, *h = NULL;
 
 	pthread_mutex_lock(&p->lock);
 	d = lookup(p, bdf);
-	if (!d)
+	if (!d) {
 		memset(data, 0xff, len);
-	else if (off >= CFG_SIZE || len > CFG_SIZE - off)
+	} else if (off >= CFG_SIZE || len > CFG_SIZE - off) {
 		memset(data, 0, len); /* extended space: nothing there */
-	else
+	} else {
 		memcpy(data, d->cfg + off, len);
+		if (hook && d->ops && d->ops->config_read)
+			h = hook_get(d);
+	}
 	pthread_mutex_unlock(&p->lock);
-	return d && off < CFG_SIZE && len <= CFG_SIZE - off ? d : NULL;
+	return h;
 }
 
 void glue_pci_config_read(struct glue_pci *p, uint32_t bdf, uint32_t off, void *data, uint32_t len)
 {
-	struct glue_pci_dev *d = config_read(p, bdf, off, data, len);
+	struct glue_pci_dev *d = config_read(p, bdf, off, data, len, true);
 
-	/* Devices are only freed when no vCPU can reach them (after detach). */
-	if (d && d->ops && d->ops->config_read)
+	if (d) {
 		d->ops->config_read(d->ctx, off, data, len);
+		hook_put(d);
+	}
 }
 
 void glue_pci_config_write(struct glue_pci *p, uint32_t bdf, uint32_t off, const void *data,
@@ -660,29 +697,32 @@ void glue_pci_config_write(struct glue_pci *p, uint32_t bdf, uint32_t off, const
 
 	pthread_mutex_lock(&p->lock);
 	d = lookup(p, bdf);
-	if (d && off < CFG_SIZE && len <= CFG_SIZE - off)
+	if (d && off < CFG_SIZE && len <= CFG_SIZE - off) {
 		changed = dev_config_write(d, off, data, len);
-	else
+		d = d->ops && ((changed >= 0 && d->ops->msix_changed) || d->ops->config_write)
+			    ? hook_get(d)
+			    : NULL;
+	} else {
 		d = NULL;
+	}
 	pthread_mutex_unlock(&p->lock);
-	/* Devices are only freed when no vCPU can reach them (after detach). */
-	if (changed >= 0 && d->ops && d->ops->msix_changed)
+	if (!d)
+		return;
+	if (changed >= 0 && d->ops->msix_changed)
 		d->ops->msix_changed(d->ctx, changed);
-	if (d && d->ops && d->ops->config_write)
+	if (d->ops->config_write)
 		d->ops->config_write(d->ctx, off, len);
+	hook_put(d);
 }
 
 void glue_pci_dev_config_read(struct glue_pci_dev *d, uint32_t off, void *data, uint32_t len)
 {
-	config_read(d->pci, d->slot << 3, off, data, len); /* the stored bytes: no hook */
+	config_read(d->pci, d->slot << 3, off, data, len, false); /* the stored bytes */
 }
 
 uint16_t glue_pci_dev_command(struct glue_pci_dev *d)
 {
-	uint16_t cmd;
-
-	glue_pci_dev_config_read(d, PCI_COMMAND, &cmd, 2);
-	return cmd;
+	return atomic_load(&d->command);
 }
 
 /* ---- 0xCF8/0xCFC ---- */
@@ -842,6 +882,9 @@ void glue_pci_dev_detach(struct glue_pci_dev *d)
 		bars_unmap(d, true);
 		update_bars(p); /* a BAR its own kept out may fit now */
 	}
+	/* Hooks that found it before are still running (never wait from one). */
+	while (d->hooks)
+		pthread_cond_wait(&p->hooks_done, &p->lock);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -864,6 +907,7 @@ void glue_pci_free(struct glue_pci *p)
 	if (p->ecam)
 		glue_bus_unregister(p->mmio, p->ecam_base);
 	pthread_mutex_destroy(&p->host.msix_lock);
+	pthread_cond_destroy(&p->hooks_done);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }

@@ -42,7 +42,8 @@ void vworker_free(struct vworker *w);
  * else takes the kicks (vhost) and the worker only runs on its timer and fd.
  */
 void vworker_activate(struct vworker *w, struct glue_virtio_dev *vdev, int kick_fd);
-/* Stop serving; returns once the thread is off the queue (and its kick fd). */
+/* Stop serving; returns once the thread is off the queue and will take no
+ * more kicks from its fd (it may still be asleep in poll on it). */
 void vworker_reset(struct vworker *w);
 /* Quiesce (returns once the thread is idle) and go on. */
 void vworker_pause(struct vworker *w);

@@ -490,8 +490,10 @@ static int route_add(void *ctx, uint32_t *id, int *fd)
 		if (r < 0)
 			glue_vm_msi_route_del(ctx, *id);
 	}
-	if (r < 0)
+	if (r < 0) {
 		close(*fd);
+		*fd = -1;
+	}
 	return r;
 }
 
