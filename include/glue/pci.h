@@ -45,7 +45,12 @@ enum glue_pci_bar_type {
 struct glue_pci_dev_ops {
 	void (*bar_read)(void *ctx, int bar, uint64_t offset, void *data, uint32_t len);
 	void (*bar_write)(void *ctx, int bar, uint64_t offset, const void *data, uint32_t len);
-	/* MSI-X was enabled or disabled (optional; called without the bus lock). */
+	/*
+	 * MSI-X was enabled or disabled, masked or unmasked (the function or a
+	 * vector), or a vector's message changed; enabled: whether it is on now
+	 * (optional; called without the bus lock). What glue_pci_dev_msix_irqfd()
+	 * gives may have changed.
+	 */
 	void (*msix_changed)(void *ctx, bool enabled);
 	/*
 	 * Optional, for registers that live in configuration space (virtio's
@@ -135,6 +140,15 @@ GLUE_API int glue_pci_dev_add_cap(struct glue_pci_dev *dev, uint8_t id, const vo
  * offsets; -ENOTSUP on a bus made without an MSI function. */
 GLUE_API int glue_pci_dev_add_msix(struct glue_pci_dev *dev, uint16_t nvec, int bar,
 				   uint32_t table_offset, uint32_t pba_offset);
+/*
+ * The eventfd that fires vector straight (its MSI route's irqfd, pointed at
+ * the vector's message first), while MSI-X is on and neither the function
+ * nor the vector is masked; -1 otherwise, or without MSI routes. For a data
+ * path outside the VMM (vhost): msix_changed says when to ask again, and
+ * while it is -1 such a path must come through glue_pci_dev_msix_notify(),
+ * which keeps the pending bits.
+ */
+GLUE_API int glue_pci_dev_msix_irqfd(struct glue_pci_dev *dev, uint16_t vector);
 /* Forget pending messages (the device was reset: what they announced is gone). */
 GLUE_API void glue_pci_dev_msix_clear_pending(struct glue_pci_dev *dev);
 /*

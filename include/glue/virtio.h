@@ -59,6 +59,12 @@ struct glue_virtio_device_ops {
 	/* Quiesce device threads (the VM pauses), and go on again. */
 	void (*pause)(void *ctx);
 	void (*resume)(void *ctx);
+	/*
+	 * What glue_virtio_dev_irqfd() gives may have changed (the driver masked
+	 * or moved an interrupt): look again. Only for a device whose data path
+	 * signals interrupts itself (vhost); on a vCPU thread, while active.
+	 */
+	void (*irqfd_changed)(void *ctx);
 	/* Free ctx, threads joined (after reset() when it was active). */
 	void (*free)(void *ctx);
 };
@@ -84,6 +90,13 @@ struct glue_virtio_transport_ops {
 	void (*signal_queue)(void *tctx, uint16_t queue);
 	/* Config space or DEVICE_NEEDS_RESET changed. */
 	void (*signal_config)(void *tctx);
+	/*
+	 * Optional: an eventfd that interrupts the driver for queue itself (a KVM
+	 * irqfd on its MSI-X vector), while the driver leaves that interrupt
+	 * unmasked; -1 when there is none now. The transport calls
+	 * glue_virtio_dev_irqfds_changed() when that may have changed.
+	 */
+	int (*queue_irqfd)(void *tctx, uint16_t queue);
 };
 
 /* Queue areas, as in struct glue_virtq_layout. */
@@ -164,6 +177,9 @@ GLUE_API void glue_virtio_dev_config_write(struct glue_virtio_dev *vdev, uint32_
 /* Changes whenever the device changed its config space. */
 GLUE_API uint32_t glue_virtio_dev_config_generation(struct glue_virtio_dev *vdev);
 
+/* The transport's queue_irqfd answers may have changed: passed to the device when live. */
+GLUE_API void glue_virtio_dev_irqfds_changed(struct glue_virtio_dev *vdev);
+
 /* The VM pauses or resumes: passed to the device. */
 GLUE_API void glue_virtio_dev_pause(struct glue_virtio_dev *vdev);
 GLUE_API void glue_virtio_dev_resume(struct glue_virtio_dev *vdev);
@@ -180,6 +196,14 @@ GLUE_API void glue_virtio_dev_signal(struct glue_virtio_dev *vdev, uint16_t inde
 /* Interrupt the driver for queue index now: for a data path outside glue
  * (vhost) that decided on notification suppression itself. */
 GLUE_API void glue_virtio_dev_interrupt(struct glue_virtio_dev *vdev, uint16_t index);
+/*
+ * An eventfd that interrupts the driver for queue index directly, for a data
+ * path outside glue that decides on notification suppression itself (vhost's
+ * call eventfd), or -1: then such a path must come through
+ * glue_virtio_dev_interrupt(), which honours masking. The device's
+ * irqfd_changed op says when to ask again.
+ */
+GLUE_API int glue_virtio_dev_irqfd(struct glue_virtio_dev *vdev, uint16_t index);
 /* The device cannot go on (a broken queue): DEVICE_NEEDS_RESET and a config interrupt. */
 GLUE_API void glue_virtio_dev_needs_reset(struct glue_virtio_dev *vdev);
 /* The device changed its config space: new generation and a config interrupt. */

@@ -87,6 +87,9 @@ struct net {
 	uint64_t vhost_features;
 	_Atomic bool vhost_active; /* this activation's queues are the kernel's */
 	int call[2], call_stop;
+	/* what the kernel signals now: a vector's irqfd, or -1 for call[q]
+	 * (changed only under the device lock: activate, reset, irqfd_changed) */
+	int call_now[2];
 	pthread_t call_thread;
 	bool call_running;
 	char data_path[160];
@@ -755,6 +758,23 @@ none:
 	return mode == GLUE_VIRTIO_NET_VHOST_ON ? e : 0;
 }
 
+/*
+ * Where the kernel signals each queue's interrupt: the vector's irqfd where
+ * the transport has one (KVM interrupts the guest with no glue thread on the
+ * way), else call[q], which call_main passes on through the transport (a
+ * masked vector keeps its pending bit; INTx; virtio-mmio).
+ */
+static void vhost_route_calls(struct net *n, struct glue_virtio_dev *vdev)
+{
+	for (uint16_t q = 0; q < 2; q++) {
+		int fd = glue_virtio_dev_irqfd(vdev, q);
+
+		if (fd != n->call_now[q] &&
+		    vhost_net_set_call(n->vhost, q, fd >= 0 ? fd : n->call[q]) == 0)
+			n->call_now[q] = fd;
+	}
+}
+
 /* At activation: hand the kernel the two queues (false: glue serves them). */
 static bool vhost_start(struct net *n, struct glue_virtio_dev *vdev, uint64_t f)
 {
@@ -773,8 +793,10 @@ static bool vhost_start(struct net *n, struct glue_virtio_dev *vdev, uint64_t f)
 	/* The ring and header features; vhost has no business with the rest. */
 	f &= n->vhost_features &
 	     (VHOST_NEEDS | 1ULL << VIRTIO_F_ANY_LAYOUT | 1ULL << VIRTIO_F_NOTIFY_ON_EMPTY);
+	n->call_now[0] = n->call_now[1] = -1;
 	switch (vhost_net_start(n->vhost, glue_virtio_dev_mem(vdev), f, r, kick, n->call)) {
 	case 0:
+		vhost_route_calls(n, vdev);
 		return true;
 	case -ESTALE:
 		/* The kernel may have used the rings already: glue cannot take
@@ -815,6 +837,10 @@ static int vhost_setup(struct net *n, enum glue_virtio_net_vhost mode)
 static bool vhost_start(struct net *n, struct glue_virtio_dev *vdev, uint64_t f)
 {
 	return false;
+}
+
+static void vhost_route_calls(struct net *n, struct glue_virtio_dev *vdev)
+{
 }
 
 static void vhost_teardown(struct net *n)
@@ -897,6 +923,19 @@ static void net_reset(void *ctx)
 	pthread_mutex_unlock(&n->lock);
 }
 
+/* The driver masked, unmasked or moved an interrupt: the kernel's calls follow. */
+static void net_irqfd_changed(void *ctx)
+{
+	struct net *n = ctx;
+	struct glue_virtio_dev *vdev;
+
+	pthread_mutex_lock(&n->lock);
+	vdev = n->vhost_active ? n->vdev : NULL;
+	pthread_mutex_unlock(&n->lock);
+	if (vdev)
+		vhost_route_calls(n, vdev);
+}
+
 static void net_pause(void *ctx)
 {
 	struct net *n = ctx;
@@ -940,6 +979,7 @@ static const struct glue_virtio_device_ops net_ops = {
 	.reset = net_reset,
 	.pause = net_pause,
 	.resume = net_resume,
+	.irqfd_changed = net_irqfd_changed,
 	.free = net_free,
 };
 

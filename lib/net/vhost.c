@@ -130,6 +130,15 @@ int vhost_net_start(struct vhost_net *v, const struct glue_mem *mem, uint64_t fe
 	return 0;
 }
 
+int vhost_net_set_call(struct vhost_net *v, unsigned int q, int call)
+{
+	struct vhost_vring_file c = {.index = q, .fd = call};
+
+	if (ioctl(v->fd, VHOST_SET_VRING_CALL, &c) < 0)
+		return glue_err_sys(-errno, "vhost-net: ring %u: set call", q);
+	return 0;
+}
+
 void vhost_net_stop(struct vhost_net *v)
 {
 	if (!v || !v->started)

@@ -32,6 +32,8 @@ void vhost_net_free(struct vhost_net *v);
 int vhost_net_start(struct vhost_net *v, const struct glue_mem *mem, uint64_t features,
 		    const struct glue_virtq_host_rings rings[2], const int kick[2],
 		    const int call[2]);
+/* What the kernel signals for queue q's interrupts from now on. */
+int vhost_net_set_call(struct vhost_net *v, unsigned int q, int call);
 /* Detach the tap (the kernel stops touching the rings); start again later. */
 void vhost_net_stop(struct vhost_net *v);
 /* Pause and resume: the tap detached and attached again, rings kept. */

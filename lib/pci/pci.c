@@ -240,16 +240,19 @@ static void msix_flush_locked(struct glue_pci_dev *d)
 	}
 }
 
-static void msix_table_access(struct glue_pci_dev *d, uint64_t off, void *data, uint32_t len,
+/* Whether what the guest wrote changed an entry's mask or message. */
+static bool msix_table_access(struct glue_pci_dev *d, uint64_t off, void *data, uint32_t len,
 			      bool write)
 {
+	bool changed = false;
+
 	uint32_t entry = (uint32_t)(off / MSIX_ENTRY), word = (uint32_t)(off % MSIX_ENTRY) / 4;
 
 	/* Dwords and qwords, aligned (what the spec allows drivers). */
 	if ((len != 4 && len != 8) || off % len) {
 		if (!write)
 			memset(data, 0, len);
-		return;
+		return false;
 	}
 	pthread_mutex_lock(&d->msix_lock);
 	for (uint32_t i = 0; i < len / 4; i++, word++) {
@@ -262,6 +265,7 @@ static void msix_table_access(struct glue_pci_dev *d, uint64_t off, void *data, 
 				v &= PCI_MSIX_ENTRY_CTRL_MASKBIT;
 			else if (v != *w)
 				d->route_stale |= 1ULL << entry; /* a new message */
+			changed |= v != *w;
 			*w = v;
 		} else {
 			put_le((uint8_t *)data + 4 * i, *w, 4);
@@ -270,6 +274,7 @@ static void msix_table_access(struct glue_pci_dev *d, uint64_t off, void *data, 
 	if (write)
 		msix_flush_locked(d);
 	pthread_mutex_unlock(&d->msix_lock);
+	return changed;
 }
 
 static void bar_read(void *p, uint64_t off, void *data, uint32_t len)
@@ -298,9 +303,12 @@ static void bar_write(void *p, uint64_t off, const void *data, uint32_t len)
 	struct bar_ref *r = p;
 	struct glue_pci_dev *d = r->dev;
 
-	if (msix_in(d, r->bar, off, len, d->msix_table, d->msix_nvec * MSIX_ENTRY))
-		msix_table_access(d, off - d->msix_table, (void *)data, len, true);
-	else if (msix_in(d, r->bar, off, len, d->msix_pba, 8))
+	if (msix_in(d, r->bar, off, len, d->msix_table, d->msix_nvec * MSIX_ENTRY)) {
+		/* A BAR access: no pci->lock held, and detach waits for it. */
+		if (msix_table_access(d, off - d->msix_table, (void *)data, len, true) && d->ops &&
+		    d->ops->msix_changed)
+			d->ops->msix_changed(d->ctx, glue_pci_dev_msix_enabled(d));
+	} else if (msix_in(d, r->bar, off, len, d->msix_pba, 8))
 		return; /* read-only */
 	else if (d->ops && d->ops->bar_write)
 		d->ops->bar_write(d->ctx, r->bar, off, data, len);
@@ -528,6 +536,28 @@ int glue_pci_dev_add_msix(struct glue_pci_dev *d, uint16_t nvec, int bar, uint32
 	return 0;
 }
 
+int glue_pci_dev_msix_irqfd(struct glue_pci_dev *d, uint16_t v)
+{
+	struct glue_pci *p = d->pci;
+	int fd = -1;
+
+	if (v >= d->msix_nvec)
+		return -1;
+	pthread_mutex_lock(&d->msix_lock);
+	if (d->route_fd[v] >= 0 && d->msix_on && !d->msix_masked &&
+	    !(d->msix[v][3] & PCI_MSIX_ENTRY_CTRL_MASKBIT)) {
+		uint64_t addr = d->msix[v][0] | (uint64_t)d->msix[v][1] << 32;
+
+		if (!(d->route_stale & (1ULL << v)) ||
+		    p->routes->set(p->routes_ctx, d->route_id[v], addr, d->msix[v][2]) == 0) {
+			d->route_stale &= ~(1ULL << v);
+			fd = d->route_fd[v];
+		}
+	}
+	pthread_mutex_unlock(&d->msix_lock);
+	return fd;
+}
+
 void glue_pci_dev_msix_clear_pending(struct glue_pci_dev *d)
 {
 	pthread_mutex_lock(&d->msix_lock);
@@ -616,17 +646,18 @@ static int dev_config_write(struct glue_pci_dev *d, uint32_t off, const uint8_t 
 		update_bars(d->pci);
 	if (msix) {
 		uint16_t ctl = (uint16_t)get_le(d->cfg + d->msix_cap + 2, 2);
-		bool was, on;
+		bool was, was_masked, on;
 
 		pthread_mutex_lock(&d->msix_lock);
 		was = d->msix_on;
+		was_masked = d->msix_masked;
 		d->msix_on = ctl & PCI_MSIX_FLAGS_ENABLE;
 		d->msix_masked = ctl & PCI_MSIX_FLAGS_MASKALL;
 		on = d->msix_on;
 		msix_flush_locked(d);
-		pthread_mutex_unlock(&d->msix_lock);
-		if (was != on)
+		if (was != on || was_masked != d->msix_masked)
 			changed = on;
+		pthread_mutex_unlock(&d->msix_lock);
 	}
 	return changed;
 }

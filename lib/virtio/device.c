@@ -471,6 +471,22 @@ void glue_virtio_dev_interrupt(struct glue_virtio_dev *v, uint16_t index)
 		v->t->signal_queue(v->tctx, index);
 }
 
+int glue_virtio_dev_irqfd(struct glue_virtio_dev *v, uint16_t index)
+{
+	if (!v->t->queue_irqfd || !glue_virtio_dev_queue(v, index))
+		return -1;
+	return v->t->queue_irqfd(v->tctx, index);
+}
+
+void glue_virtio_dev_irqfds_changed(struct glue_virtio_dev *v)
+{
+	pthread_mutex_lock(&v->lock);
+	/* Under the lock: no reset can slip in between the check and the call. */
+	if (v->active && v->dev.ops->irqfd_changed)
+		v->dev.ops->irqfd_changed(v->dev.ctx);
+	pthread_mutex_unlock(&v->lock);
+}
+
 void glue_virtio_dev_needs_reset(struct glue_virtio_dev *v)
 {
 	set_broken(v);

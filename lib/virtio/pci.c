@@ -104,9 +104,24 @@ static void signal_config(void *ctx)
 	fire(t, vec, VIRTIO_PCI_ISR_CONFIG);
 }
 
+/* The queue's vector's irqfd, for vhost: only while MSI-X delivers it unmasked. */
+static int queue_irqfd(void *ctx, uint16_t q)
+{
+	struct glue_virtio_pci *t = ctx;
+	uint16_t vec;
+
+	pthread_mutex_lock(&t->lock);
+	vec = q < t->nqueues ? t->queue_vec[q] : VIRTIO_MSI_NO_VECTOR;
+	pthread_mutex_unlock(&t->lock);
+	if (!t->msix || vec == VIRTIO_MSI_NO_VECTOR)
+		return -1;
+	return glue_pci_dev_msix_irqfd(t->pdev, vec);
+}
+
 static const struct glue_virtio_transport_ops transport_ops = {
 	.signal_queue = signal_queue,
 	.signal_config = signal_config,
+	.queue_irqfd = queue_irqfd,
 };
 
 /* ---- the common configuration structure ---- */
@@ -231,6 +246,7 @@ static void common_write(struct glue_virtio_pci *t, uint32_t off, uint64_t val, 
 			if (sel < t->nqueues)
 				t->queue_vec[sel] = vector(t, (uint16_t)val);
 			pthread_mutex_unlock(&t->lock);
+			glue_virtio_dev_irqfds_changed(v);
 		}
 		break;
 	case 0x1c:
@@ -352,9 +368,18 @@ static void cfg_read(void *ctx, uint32_t off, void *data, uint32_t len)
 			((uint8_t *)data)[i] = v[off + i - base];
 }
 
+/* Masks, messages or MSI-X itself changed: a vhost path looks at its irqfds again. */
+static void msix_changed(void *ctx, bool enabled)
+{
+	struct glue_virtio_pci *t = ctx;
+
+	glue_virtio_dev_irqfds_changed(t->vdev);
+}
+
 static const struct glue_pci_dev_ops pci_ops = {
 	.bar_read = bar_read,
 	.bar_write = bar_write,
+	.msix_changed = msix_changed,
 	.config_write = cfg_write,
 	.config_read = cfg_read,
 };

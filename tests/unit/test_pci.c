@@ -529,8 +529,13 @@ Test(pci, msix_vectors_fire_through_their_routes)
 	cr_assert_eq(rt.data[1], 0x4052);
 	cr_assert_eq(rt_fired(1), 1);
 
+	/* the route's eventfd for a path outside glue: only while unmasked */
+	cr_assert_eq(glue_pci_dev_msix_irqfd(dev, 1), rt.fd[1]);
+	cr_assert_eq(glue_pci_dev_msix_irqfd(dev, 3), -1, "past the table");
+
 	/* masked: pending, nothing written; unmasked: out through the route */
 	msix_entry(2, 0xfee00000, 0x4060, 1);
+	cr_assert_eq(glue_pci_dev_msix_irqfd(dev, 2), -1, "masked");
 	cr_assert_eq(glue_pci_dev_msix_notify(dev, 2), 0);
 	cr_assert_eq(rt_fired(2), 0);
 	cr_assert_eq(pba(), 1u << 2);

@@ -7,6 +7,9 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sys/eventfd.h>
 
 #include <linux/pci_regs.h>
 #include <linux/virtio_config.h>
@@ -35,7 +38,7 @@ static struct glue_irq *irq;
 static struct glue_virtio_pci *t;
 static struct glue_virtq_mock *mq;
 static struct {
-	int level, msis, activated;
+	int level, msis, activated, irqfd_changes;
 	uint32_t msi_data;
 	struct glue_virtio_dev *vdev;
 	uint8_t config[8];
@@ -70,8 +73,38 @@ static void reset(void *ctx)
 {
 }
 
-static const struct glue_virtio_device_ops ops = {
-	.config_read = cfg_read, .activate = activate, .reset = reset};
+static void irqfd_changed(void *ctx)
+{
+	f.irqfd_changes++;
+}
+
+static const struct glue_virtio_device_ops ops = {.config_read = cfg_read,
+						  .activate = activate,
+						  .reset = reset,
+						  .irqfd_changed = irqfd_changed};
+
+/* Fake MSI routes (as the machine makes with KVM): an eventfd each. */
+static bool with_routes;
+static int route_fds[8], nroutes;
+
+static int rt_add(void *ctx, uint32_t *id, int *fd)
+{
+	*fd = route_fds[nroutes] = eventfd(0, EFD_NONBLOCK);
+	*id = (uint32_t)nroutes++;
+	return 0;
+}
+
+static int rt_set(void *ctx, uint32_t id, uint64_t addr, uint32_t data)
+{
+	return 0;
+}
+
+static void rt_del(void *ctx, uint32_t id, int fd)
+{
+	close(fd);
+}
+
+static const struct glue_pci_msi_routes rt_ops = {.add = rt_add, .set = rt_set, .del = rt_del};
 
 static void setup(void)
 {
@@ -91,6 +124,9 @@ static void setup(void)
 	cr_assert_eq(glue_bus_new(&pio, "pio"), 0);
 	cr_assert_eq(glue_bus_new(&mmio, "mmio"), 0);
 	cr_assert_eq(glue_pci_new(&pci, pio, mmio, msi, NULL), 0);
+	nroutes = 0;
+	if (with_routes)
+		glue_pci_set_msi_routes(pci, &rt_ops, NULL);
 	cr_assert_eq(glue_pci_attach_ports(pci), 0);
 	cr_assert_eq(glue_irq_new_fn(&irq, set_level, NULL), 0);
 	cr_assert_eq(glue_virtio_pci_new(&t, &d, mem, pci, BAR, irq, 16), 0, "%s",
@@ -387,4 +423,44 @@ Test(virtio_pci, config_space_reaches_bar_0_through_the_access_capability)
 	/* only the fields a driver sets are writable */
 	cfg_write(cap + 3, 0x77, 1);
 	cr_assert_eq(cfg(cap + 3, 1), VIRTIO_PCI_CAP_PCI_CFG);
+}
+
+static void setup_with_routes(void)
+{
+	with_routes = true;
+	setup();
+	with_routes = false;
+}
+
+/* vhost's way: an eventfd per queue that interrupts the guest itself, only while unmasked. */
+Test(virtio_pci_irqfd, a_queue_irqfd_follows_the_vectors_mask, .init = setup_with_routes,
+     .fini = teardown)
+{
+	int fd;
+
+	cr_assert_eq(nroutes, 3, "a route per vector");
+	bring_up(true);
+	fd = glue_virtio_dev_irqfd(f.vdev, 0);
+	cr_assert_eq(fd, route_fds[1], "queue 0 is on vector 1: its route's eventfd");
+	cr_assert_eq(glue_virtio_dev_irqfd(f.vdev, 1), -1, "queue 1 was not enabled");
+	f.irqfd_changes = 0;
+	wr(0x4000 + 16 + 12, 1, 4); /* mask vector 1 */
+	cr_assert_geq(f.irqfd_changes, 1, "told to look again");
+	cr_assert_eq(glue_virtio_dev_irqfd(f.vdev, 0), -1, "masked: not straight to the guest");
+	wr(0x4000 + 16 + 12, 0, 4);
+	cr_assert_geq(f.irqfd_changes, 2);
+	cr_assert_eq(glue_virtio_dev_irqfd(f.vdev, 0), fd);
+	wr(0x4000 + 16 + 8, 0x55, 4); /* a new message: the route follows, the fd stays */
+	cr_assert_geq(f.irqfd_changes, 3);
+	cr_assert_eq(glue_virtio_dev_irqfd(f.vdev, 0), fd);
+	for (unsigned int p = cfg(PCI_CAPABILITY_LIST, 1); p; p = cfg(p + 1, 1))
+		if (cfg(p, 1) == PCI_CAP_ID_MSIX)
+			cfg_write(p + 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL, 2);
+	cr_assert_geq(f.irqfd_changes, 4);
+	cr_assert_eq(glue_virtio_dev_irqfd(f.vdev, 0), -1, "the function is masked");
+	wr(0x14, 0, 1); /* reset: not live, nobody to tell */
+	f.irqfd_changes = 0;
+	wr(0x4000 + 16 + 12, 1, 4);
+	cr_assert_eq(f.irqfd_changes, 0);
+	cr_assert_eq(glue_virtio_dev_irqfd(f.vdev, 0), -1);
 }
