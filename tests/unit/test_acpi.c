@@ -235,7 +235,7 @@ struct parsed {
 	uint64_t rsdp_gpa;
 	uint64_t s5[4];
 	int s5_count;
-	struct table xsdt, fadt, dsdt, madt;
+	struct table xsdt, fadt, dsdt, madt, mcfg; /* mcfg: with PCI ECAM only */
 	uint32_t xsdt_entries;
 	/* MADT */
 	uint32_t lapic_addr, madt_flags, nlapic, nioapic, nnmi, nother;
@@ -346,6 +346,14 @@ static void parse_crs(const uint8_t *p, size_t n, struct dsdt_dev *d)
 			d->mem_len = rd32(p + off + 8);
 			d->nmem++;
 			off += 3 + 9;
+			continue;
+		}
+		if (tag == 0x87 || tag == 0x88 ||
+		    tag == 0x8a) { /* DWord/Word/QWord address space */
+			cr_assert_leq(off + 3, n, "%s: descriptor past the end", d->name);
+			cr_assert_leq(off + 3 + rd16(p + off + 1), n, "%s: descriptor past the end",
+				      d->name);
+			off += 3 + rd16(p + off + 1);
 			continue;
 		}
 		cr_assert_eq(tag & 0x80, 0, "%s: large resource", d->name);
@@ -586,6 +594,9 @@ static void parse(struct glue_mem *mem, struct parsed *out)
 		} else if (!memcmp(sig, "APIC", 4)) {
 			cr_assert_null(out->madt.p, "two MADTs");
 			check_sdt(mem, gpa, "APIC", 5, &out->madt);
+		} else if (!memcmp(sig, "MCFG", 4)) {
+			cr_assert_null(out->mcfg.p, "two MCFGs");
+			check_sdt(mem, gpa, "MCFG", 1, &out->mcfg);
 		} else {
 			cr_assert_fail("unexpected table %.4s in the XSDT", (const char *)sig);
 		}
@@ -929,13 +940,15 @@ static void dump(const char *dir, const char *name, const struct table *t)
 	fclose(f);
 }
 
-/* All four tables, as iasl and acpiexec take them: xsdt, facp, dsdt, apic .dat. */
+/* Every table, as iasl and acpiexec take them: xsdt, facp, dsdt, apic (and mcfg) .dat. */
 static void dump_tables(const char *dir, const struct parsed *p)
 {
 	dump(dir, "xsdt", &p->xsdt);
 	dump(dir, "facp", &p->fadt);
 	dump(dir, "dsdt", &p->dsdt);
 	dump(dir, "apic", &p->madt);
+	if (p->mcfg.p)
+		dump(dir, "mcfg", &p->mcfg);
 }
 
 /* Whole file into a NUL-terminated string. */
@@ -1254,6 +1267,7 @@ Test(acpi, pci_root_bridge)
 	struct glue_acpi_config cfg;
 	struct glue_mem *mem;
 	char dir[] = "/tmp/glue-acpi-XXXXXX", cmd[1024], path[300];
+	struct parsed *p = calloc(1, sizeof(*p));
 	uint64_t rsdp;
 	char *dsl;
 
@@ -1284,33 +1298,14 @@ Test(acpi, pci_root_bridge)
 		cr_skip_test("iasl (acpica-tools) not installed");
 	cr_assert_not_null(mkdtemp(dir));
 	/* The tables from guest memory, found through the XSDT as a guest would. */
-	const uint8_t *r = glue_mem_ptr(mem, rsdp, 36);
-	const uint8_t *x = glue_mem_ptr(mem, rd64(r + 24), 36);
-	uint32_t xlen = rd32(x + 4);
-	cr_assert_eq(xlen, 36 + 3 * 8, "FADT, MADT, MCFG");
-	for (uint32_t i = 0; i < 3; i++) {
-		const uint8_t *t = glue_mem_ptr(mem, rd64(x + 36 + 8 * i), 36);
-		char sig[5] = {0};
-		FILE *f;
-
-		memcpy(sig, t, 4);
-		snprintf(path, sizeof(path), "%s/%s.dat", dir, sig);
-		f = fopen(path, "wb");
-		cr_assert_not_null(f);
-		fwrite(t, 1, rd32(t + 4), f);
-		fclose(f);
-		if (!strcmp(sig, "FACP")) {
-			const uint8_t *d = glue_mem_ptr(mem, rd64(t + 140), 36);
-
-			snprintf(path, sizeof(path), "%s/DSDT.dat", dir);
-			f = fopen(path, "wb");
-			fwrite(d, 1, rd32(d + 4), f);
-			fclose(f);
-		}
-	}
-	snprintf(cmd, sizeof(cmd), "cd %s && iasl -d DSDT.dat MCFG.dat >iasl.log 2>&1", dir);
+	parse(mem, p);
+	cr_assert_eq(p->rsdp_gpa, rsdp);
+	cr_assert_eq(p->xsdt_entries, 3, "FADT, MADT, MCFG");
+	cr_assert_not_null(p->mcfg.p);
+	dump_tables(dir, p);
+	snprintf(cmd, sizeof(cmd), "cd %s && iasl -d dsdt.dat mcfg.dat >iasl.log 2>&1", dir);
 	cr_assert_eq(system(cmd), 0, "iasl -d failed (see %s/iasl.log)", dir);
-	snprintf(path, sizeof(path), "%s/DSDT.dsl", dir);
+	snprintf(path, sizeof(path), "%s/dsdt.dsl", dir);
 	dsl = slurp(path);
 	cr_assert_null(strstr(dsl, "Error"), "%s", dsl);
 	cr_assert(strstr(dsl, "Device (PCI0)"), "%s", dsl);
@@ -1325,7 +1320,7 @@ Test(acpi, pci_root_bridge)
 	cr_assert(strstr(dsl, "0x0001FFFF"), "_PRT entry of slot 1: %s", dsl);
 	cr_assert(strstr(dsl, "EisaId (\"PNP0C02\")"), "%s", dsl);
 	free(dsl);
-	snprintf(path, sizeof(path), "%s/MCFG.dsl", dir);
+	snprintf(path, sizeof(path), "%s/mcfg.dsl", dir);
 	dsl = slurp(path);
 	cr_assert(strstr(dsl, "Base Address : 00000000C0000000"), "%s", dsl);
 	cr_assert_null(strstr(dsl, "Incorrect"), "%s", dsl);
@@ -1333,7 +1328,7 @@ Test(acpi, pci_root_bridge)
 	if (system("command -v acpiexec >/dev/null 2>&1") == 0) {
 		snprintf(cmd, sizeof(cmd),
 			 "cd %s && acpiexec -b 'evaluate \\_SB.PCI0._CRS;evaluate \\_SB.PCI0._PRT' "
-			 "FACP.dat DSDT.dat APIC.dat MCFG.dat >exec.log 2>&1",
+			 "facp.dat dsdt.dat apic.dat mcfg.dat >exec.log 2>&1",
 			 dir);
 		cr_assert_eq(system(cmd), 0, "acpiexec failed (see %s/exec.log)", dir);
 		snprintf(path, sizeof(path), "%s/exec.log", dir);
@@ -1344,6 +1339,7 @@ Test(acpi, pci_root_bridge)
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	cr_assert_eq(system(cmd), 0);
+	free(p);
 	glue_mem_free(mem);
 }
 #endif
