@@ -25,10 +25,7 @@
 #define DEV_FEATURE (1ULL << 5)
 
 struct fake {
-	int activated, resets, frees;
-	int activate_ret;
-	struct glue_virtio_dev *vdev;
-	uint8_t config[8];
+	struct fake_device d;
 	int signals[4], config_signals;
 };
 
@@ -36,41 +33,6 @@ static struct fake f;
 static struct glue_mem *mem;
 static struct glue_virtio_dev *v;
 static struct glue_virtq_mock *mq;
-
-static void fake_config_read(void *ctx, uint32_t off, void *data, uint32_t len)
-{
-	memcpy(data, f.config + off, len);
-}
-
-static void fake_config_write(void *ctx, uint32_t off, const void *data, uint32_t len)
-{
-	memcpy(f.config + off, data, len);
-}
-
-static int fake_activate(void *ctx, struct glue_virtio_dev *vdev)
-{
-	f.activated++;
-	f.vdev = vdev;
-	return f.activate_ret;
-}
-
-static void fake_reset(void *ctx)
-{
-	f.resets++;
-}
-
-static void fake_free(void *ctx)
-{
-	f.frees++;
-}
-
-static const struct glue_virtio_device_ops fake_ops = {
-	.config_read = fake_config_read,
-	.config_write = fake_config_write,
-	.activate = fake_activate,
-	.reset = fake_reset,
-	.free = fake_free,
-};
 
 static void t_signal_queue(void *tctx, uint16_t q)
 {
@@ -89,16 +51,7 @@ static const struct glue_virtio_transport_ops t_ops = {
 
 static struct glue_virtio_device fake_dev(void)
 {
-	struct glue_virtio_device d = {
-		.ops = &fake_ops,
-		.name = "fake",
-		.device_id = 4,
-		.features = DEV_FEATURE,
-		.num_queues = 2,
-		.queue_max_size = 16,
-		.config_size = sizeof(f.config),
-	};
-	return d;
+	return fake_device(&f.d, 4, DEV_FEATURE, 2, 16, 8);
 }
 
 static void setup(void)
@@ -209,15 +162,15 @@ Test(virtio_dev, status_bits_are_only_added_and_zero_resets)
 	cr_assert_not(needs_reset());
 	setup_queue(0, 16);
 	driver_ok();
-	cr_assert_eq(f.activated, 1);
+	cr_assert_eq(f.d.activated, 1);
 	cr_assert_not_null(glue_virtio_dev_queue(v, 0));
 	cr_assert_null(glue_virtio_dev_queue(v, 1), "never enabled");
 	cr_assert_null(glue_virtio_dev_queue(v, 2));
 	driver_ok(); /* again: not activated twice */
-	cr_assert_eq(f.activated, 1);
+	cr_assert_eq(f.d.activated, 1);
 
 	glue_virtio_dev_set_status(v, 0);
-	cr_assert_eq(f.resets, 1);
+	cr_assert_eq(f.d.resets, 1);
 	cr_assert_eq(glue_virtio_dev_get_status(v), 0);
 	cr_assert_eq(glue_virtio_dev_get_driver_features(v, 0), 0);
 	glue_virtio_dev_queue_select(v, 0);
@@ -226,14 +179,14 @@ Test(virtio_dev, status_bits_are_only_added_and_zero_resets)
 	cr_assert_eq(glue_virtio_dev_queue_get_addr(v, GLUE_VIRTIO_AREA_DESC), 0);
 	/* a reset of a device never activated does not call reset() */
 	glue_virtio_dev_set_status(v, 0);
-	cr_assert_eq(f.resets, 1);
+	cr_assert_eq(f.d.resets, 1);
 }
 
 Test(virtio_dev, driver_ok_without_features_ok_needs_reset)
 {
 	glue_virtio_dev_set_status(v, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 					      VIRTIO_CONFIG_S_DRIVER_OK);
-	cr_assert_eq(f.activated, 0);
+	cr_assert_eq(f.d.activated, 0);
 	cr_assert(needs_reset());
 	cr_assert_eq(f.config_signals, 1);
 	glue_virtio_dev_set_status(v, 0);
@@ -242,14 +195,14 @@ Test(virtio_dev, driver_ok_without_features_ok_needs_reset)
 
 Test(virtio_dev, a_failed_activate_needs_reset)
 {
-	f.activate_ret = -EIO;
+	f.d.activate_ret = -EIO;
 	negotiate(1ULL << VIRTIO_F_VERSION_1);
 	setup_queue(0, 16);
 	driver_ok();
-	cr_assert_eq(f.activated, 1);
+	cr_assert_eq(f.d.activated, 1);
 	cr_assert(needs_reset());
 	glue_virtio_dev_set_status(v, 0);
-	cr_assert_eq(f.resets, 0, "never active: nothing to reset");
+	cr_assert_eq(f.d.resets, 0, "never active: nothing to reset");
 }
 
 Test(virtio_dev, bad_queue_layouts_need_reset)
@@ -312,7 +265,7 @@ Test(virtio_dev, config_space_is_bounds_checked)
 	uint8_t buf[8];
 	uint32_t word = 0x11223344;
 
-	memcpy(f.config, "ABCDEFGH", 8);
+	memcpy(f.d.config, "ABCDEFGH", 8);
 	glue_virtio_dev_config_read(v, 4, buf, 4);
 	cr_assert_arr_eq(buf, "EFGH", 4);
 	memset(buf, 0x55, sizeof(buf));
@@ -322,9 +275,9 @@ Test(virtio_dev, config_space_is_bounds_checked)
 	cr_assert_arr_eq(buf, "\0\0\0\0", 4);
 	glue_virtio_dev_config_write(v, 0xfffffffc, &word, 8);
 	glue_virtio_dev_config_write(v, 6, &word, 4);
-	cr_assert_arr_eq(f.config, "ABCDEFGH", 8, "no write landed");
+	cr_assert_arr_eq(f.d.config, "ABCDEFGH", 8, "no write landed");
 	glue_virtio_dev_config_write(v, 0, &word, 4);
-	cr_assert_eq(memcmp(f.config, &word, 4), 0);
+	cr_assert_eq(memcmp(f.d.config, &word, 4), 0);
 }
 
 Test(virtio_dev, config_changes_bump_the_generation_and_interrupt)
@@ -354,7 +307,7 @@ Test(virtio_dev, kicks_are_counted_on_each_queues_eventfd)
 	cr_assert_eq(driver_kicks(v, 0), 2);
 	cr_assert_eq(driver_kicks(v, 0), 0, "taken");
 	cr_assert_eq(driver_kicks(v, 1), 1);
-	cr_assert_eq(f.activated, 1);
+	cr_assert_eq(f.d.activated, 1);
 }
 
 Test(virtio_dev, signals_follow_the_drivers_wishes)
@@ -401,7 +354,7 @@ Test(virtio_dev, a_broken_ring_sets_needs_reset_once)
 	cr_assert_eq(f.config_signals, 1);
 	glue_virtio_dev_set_status(v, 0);
 	cr_assert_not(needs_reset());
-	cr_assert_eq(f.resets, 1);
+	cr_assert_eq(f.d.resets, 1);
 }
 
 Test(virtio_dev, free_resets_an_active_device_and_frees_it)
@@ -411,8 +364,8 @@ Test(virtio_dev, free_resets_an_active_device_and_frees_it)
 	driver_ok();
 	glue_virtio_dev_free(v);
 	v = NULL;
-	cr_assert_eq(f.resets, 1);
-	cr_assert_eq(f.frees, 1);
+	cr_assert_eq(f.d.resets, 1);
+	cr_assert_eq(f.d.frees, 1);
 }
 
 Test(virtio_dev, a_bad_descriptor_is_refused_and_freed)
@@ -429,11 +382,11 @@ Test(virtio_dev, a_bad_descriptor_is_refused_and_freed)
 		d.num_queues = cases[i].queues;
 		d.queue_max_size = cases[i].size;
 		d.config_size = cases[i].config;
-		f.frees = 0;
+		f.d.frees = 0;
 		cr_assert_eq(glue_virtio_dev_new(&w, &d, mem, &t_ops, NULL), -EINVAL, "case %zu",
 			     i);
 		cr_assert_null(w);
-		cr_assert_eq(f.frees, 1, "case %zu: the device was not freed", i);
+		cr_assert_eq(f.d.frees, 1, "case %zu: the device was not freed", i);
 	}
 	d = fake_dev();
 	d.ops = NULL;

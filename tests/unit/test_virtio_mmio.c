@@ -28,9 +28,8 @@
 #define DATA 0x40000ULL
 
 static struct {
-	int level, activated, resets;
-	struct glue_virtio_dev *vdev;
-	uint8_t config[16];
+	struct fake_device d;
+	int level;
 } f;
 
 static struct glue_mem *mem;
@@ -45,44 +44,13 @@ static int set_level(void *ctx, int level)
 	return 0;
 }
 
-static void cfg_read(void *ctx, uint32_t off, void *data, uint32_t len)
-{
-	memcpy(data, f.config + off, len);
-}
-
-static int activate(void *ctx, struct glue_virtio_dev *vdev)
-{
-	f.activated++;
-	f.vdev = vdev;
-	return 0;
-}
-
-static void reset(void *ctx)
-{
-	f.resets++;
-}
-
-static const struct glue_virtio_device_ops ops = {
-	.config_read = cfg_read,
-	.activate = activate,
-	.reset = reset,
-};
-
 static void setup(void)
 {
-	struct glue_virtio_device d = {
-		.ops = &ops,
-		.name = "fake",
-		.device_id = 26,
-		.features = 1ULL << 3,
-		.num_queues = 1,
-		.queue_max_size = 64,
-		.config_size = sizeof(f.config),
-	};
+	struct glue_virtio_device d = fake_device(&f.d, 26, 1ULL << 3, 1, 64, sizeof(f.d.config));
 
 	memset(&f, 0, sizeof(f));
 	for (int i = 0; i < 16; i++)
-		f.config[i] = (uint8_t)(0xa0 + i);
+		f.d.config[i] = (uint8_t)(0xa0 + i);
 	cr_assert_eq(glue_mem_new(&mem), 0);
 	cr_assert_eq(glue_mem_add(mem, 0, 2 * MiB, GLUE_MEM_RAM), 0);
 	cr_assert_eq(glue_bus_new(&bus, "mmio"), 0);
@@ -166,20 +134,20 @@ Test(virtio_mmio, a_linux_driver_sets_it_up)
 	struct glue_virtq_layout l;
 
 	linux_setup();
-	cr_assert_eq(f.activated, 1);
-	cr_assert_not_null(glue_virtio_dev_queue(f.vdev, 0));
+	cr_assert_eq(f.d.activated, 1);
+	cr_assert_not_null(glue_virtio_dev_queue(f.d.vdev, 0));
 	glue_virtq_mock_layout(mq, &l);
 	cr_assert_eq(rd(VIRTIO_MMIO_QUEUE_DESC_LOW), (uint32_t)l.desc);
 	cr_assert_eq(rd(VIRTIO_MMIO_QUEUE_USED_LOW), (uint32_t)l.used);
-	cr_assert_eq(glue_virtio_dev_features(f.vdev), (1ULL << 32) | (1ULL << 3));
+	cr_assert_eq(glue_virtio_dev_features(f.d.vdev), (1ULL << 32) | (1ULL << 3));
 
 	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
-	cr_assert_eq(driver_kicks(f.vdev, 0), 1);
+	cr_assert_eq(driver_kicks(f.d.vdev, 0), 1);
 	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 7); /* no such queue */
-	cr_assert_eq(driver_kicks(f.vdev, 0), 0);
+	cr_assert_eq(driver_kicks(f.d.vdev, 0), 0);
 
 	wr(VIRTIO_MMIO_STATUS, 0);
-	cr_assert_eq(f.resets, 1);
+	cr_assert_eq(f.d.resets, 1);
 	cr_assert_eq(rd(VIRTIO_MMIO_STATUS), 0);
 	cr_assert_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
 }
@@ -192,15 +160,15 @@ Test(virtio_mmio, interrupt_status_drives_the_line)
 	uint16_t head;
 
 	linux_setup();
-	q = glue_virtio_dev_queue(f.vdev, 0);
+	q = glue_virtio_dev_queue(f.d.vdev, 0);
 	cr_assert_eq(glue_virtq_mock_add(mq, &b, 1, &head), 0);
 	cr_assert_eq(glue_virtq_pop(q, &c), 1);
 	glue_virtq_push(q, c, 8);
 	cr_assert_eq(f.level, 0);
-	glue_virtio_dev_signal(f.vdev, 0);
+	glue_virtio_dev_signal(f.d.vdev, 0);
 	cr_assert_eq(f.level, 1);
 	cr_assert_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
-	glue_virtio_dev_config_changed(f.vdev);
+	glue_virtio_dev_config_changed(f.d.vdev);
 	cr_assert_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS),
 		     VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
 	wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
@@ -210,7 +178,7 @@ Test(virtio_mmio, interrupt_status_drives_the_line)
 	cr_assert_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 
 	/* a reset takes a pending interrupt away too */
-	glue_virtio_dev_config_changed(f.vdev);
+	glue_virtio_dev_config_changed(f.d.vdev);
 	cr_assert_eq(f.level, 1);
 	wr(VIRTIO_MMIO_STATUS, 0);
 	cr_assert_eq(f.level, 0);
@@ -273,11 +241,11 @@ Test(virtio_mmio, a_hostile_setup_needs_reset_not_a_crash)
 	cr_assert(rd(VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
 	cr_assert_eq(f.level, 1);
 	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
-	cr_assert_eq(f.activated, 0, "a broken device is not started by a kick");
+	cr_assert_eq(f.d.activated, 0, "a broken device is not started by a kick");
 	wr(VIRTIO_MMIO_STATUS, 0);
 	cr_assert_eq(rd(VIRTIO_MMIO_STATUS), 0);
 	linux_setup();
-	cr_assert_eq(f.activated, 1, "works after the reset");
+	cr_assert_eq(f.d.activated, 1, "works after the reset");
 }
 
 Test(virtio_mmio, attaches_once_and_announces_itself)
@@ -294,13 +262,8 @@ Test(virtio_mmio, attaches_once_and_announces_itself)
 Test(virtio_mmio, too_large_a_config_space_is_refused)
 {
 	struct glue_virtio_mmio *t2;
-	struct glue_virtio_device d = {
-		.ops = &ops,
-		.name = "big",
-		.num_queues = 1,
-		.queue_max_size = 8,
-		.config_size = 0x1000,
-	};
+	struct fake_device f2 = {0};
+	struct glue_virtio_device d = fake_device(&f2, 26, 0, 1, 8, 0x1000);
 
 	cr_assert_eq(glue_virtio_mmio_new(&t2, &d, mem, irq), -EINVAL);
 	cr_assert_null(t2);
@@ -337,11 +300,8 @@ static int fake_ioevent(void *ctx, uint64_t addr, uint32_t len, int64_t dm, int 
 
 Test(virtio_mmio, kicks_skip_the_registers_where_the_bus_can)
 {
-	struct glue_virtio_device d = {.ops = &ops,
-				       .name = "fake",
-				       .device_id = 26,
-				       .num_queues = 2,
-				       .queue_max_size = 64};
+	struct fake_device f2 = {0};
+	struct glue_virtio_device d = fake_device(&f2, 26, 0, 2, 64, 0);
 	struct glue_virtio_mmio *t2;
 	struct glue_bus *bus2;
 	struct glue_virtio_dev *v2;

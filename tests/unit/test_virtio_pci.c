@@ -38,10 +38,9 @@ static struct glue_irq *irq;
 static struct glue_virtio_pci *t;
 static struct glue_virtq_mock *mq;
 static struct {
-	int level, msis, activated, irqfd_changes;
+	struct fake_device d;
+	int level, msis;
 	uint32_t msi_data;
-	struct glue_virtio_dev *vdev;
-	uint8_t config[8];
 } f;
 
 static int set_level(void *ctx, int level)
@@ -56,32 +55,6 @@ static int msi(void *ctx, uint64_t addr, uint32_t data)
 	f.msi_data = data;
 	return 0;
 }
-
-static void cfg_read(void *ctx, uint32_t off, void *data, uint32_t len)
-{
-	memcpy(data, f.config + off, len);
-}
-
-static int activate(void *ctx, struct glue_virtio_dev *vdev)
-{
-	f.activated++;
-	f.vdev = vdev;
-	return 0;
-}
-
-static void reset(void *ctx)
-{
-}
-
-static void irqfd_changed(void *ctx)
-{
-	f.irqfd_changes++;
-}
-
-static const struct glue_virtio_device_ops ops = {.config_read = cfg_read,
-						  .activate = activate,
-						  .reset = reset,
-						  .irqfd_changed = irqfd_changed};
 
 /* Fake MSI routes (as the machine makes with KVM): an eventfd each. */
 static bool with_routes;
@@ -108,17 +81,10 @@ static const struct glue_pci_msi_routes rt_ops = {.add = rt_add, .set = rt_set, 
 
 static void setup(void)
 {
-	struct glue_virtio_device d = {
-		.ops = &ops,
-		.name = "fake",
-		.device_id = 2,
-		.num_queues = 2,
-		.queue_max_size = 64,
-		.config_size = sizeof(f.config),
-	};
+	struct glue_virtio_device d = fake_device(&f.d, 2, 0, 2, 64, 8);
 
 	memset(&f, 0, sizeof(f));
-	memcpy(f.config, "CONFIG!!", 8);
+	memcpy(f.d.config, "CONFIG!!", 8);
 	cr_assert_eq(glue_mem_new(&mem), 0);
 	cr_assert_eq(glue_mem_add(mem, 0, 2 * MiB, GLUE_MEM_RAM), 0);
 	cr_assert_eq(glue_bus_new(&pio, "pio"), 0);
@@ -266,34 +232,34 @@ static void bring_up(bool use_msix)
 	cr_assert_eq(rd(0x1c, 2), 1);
 	cr_assert_eq(rd(0x1e, 2), 0, "queue_notify_off");
 	wr(0x14, rd(0x14, 1) | VIRTIO_CONFIG_S_DRIVER_OK, 1);
-	cr_assert_eq(f.activated, 1);
+	cr_assert_eq(f.d.activated, 1);
 }
 
 static void push_one(void)
 {
 	struct glue_virtq_mock_buf b = {0x40000, 8, true};
 	struct glue_virtq_chain *c;
-	struct glue_virtq *q = glue_virtio_dev_queue(f.vdev, 0);
+	struct glue_virtq *q = glue_virtio_dev_queue(f.d.vdev, 0);
 	uint16_t head;
 
 	cr_assert_not_null(q);
 	cr_assert_eq(glue_virtq_mock_add(mq, &b, 1, &head), 0);
 	cr_assert_eq(glue_virtq_pop(q, &c), 1);
 	glue_virtq_push(q, c, 8);
-	glue_virtio_dev_signal(f.vdev, 0);
+	glue_virtio_dev_signal(f.d.vdev, 0);
 }
 
 Test(virtio_pci, msix_per_queue_and_for_config)
 {
 	bring_up(true);
 	wr(0x3000, 0, 2);
-	cr_assert_eq(driver_kicks(f.vdev, 0), 1);
+	cr_assert_eq(driver_kicks(f.d.vdev, 0), 1);
 	wr(0x3000 + 4 * 2, 0, 2); /* past the queues */
-	cr_assert_eq(driver_kicks(f.vdev, 0) + driver_kicks(f.vdev, 1), 0);
+	cr_assert_eq(driver_kicks(f.d.vdev, 0) + driver_kicks(f.d.vdev, 1), 0);
 	push_one();
 	cr_assert_eq(f.msis, 1);
 	cr_assert_eq(f.msi_data, 0x41, "queue 0 on vector 1");
-	glue_virtio_dev_config_changed(f.vdev);
+	glue_virtio_dev_config_changed(f.d.vdev);
 	cr_assert_eq(f.msis, 2);
 	cr_assert_eq(f.msi_data, 0x40, "config on vector 0");
 	cr_assert_eq(f.level, 0, "no INTx with MSI-X");
@@ -313,10 +279,10 @@ Test(virtio_pci, intx_and_the_isr_without_msix)
 	cr_assert_eq(rd(0x1000, 1), 1, "queue interrupt");
 	cr_assert_eq(f.level, 0, "reading the ISR acknowledges");
 	cr_assert_eq(rd(0x1000, 1), 0);
-	glue_virtio_dev_config_changed(f.vdev);
+	glue_virtio_dev_config_changed(f.d.vdev);
 	cr_assert_eq(rd(0x1000, 1), 2, "config interrupt");
 	/* a reset takes the vectors and any pending ISR away */
-	glue_virtio_dev_config_changed(f.vdev);
+	glue_virtio_dev_config_changed(f.d.vdev);
 	wr(0x14, 0, 1);
 	cr_assert_eq(f.level, 0);
 	cr_assert_eq(rd(0x10, 2), VIRTIO_MSI_NO_VECTOR);
@@ -440,27 +406,27 @@ Test(virtio_pci_irqfd, a_queue_irqfd_follows_the_vectors_mask, .init = setup_wit
 
 	cr_assert_eq(nroutes, 3, "a route per vector");
 	bring_up(true);
-	fd = glue_virtio_dev_irqfd(f.vdev, 0);
+	fd = glue_virtio_dev_irqfd(f.d.vdev, 0);
 	cr_assert_eq(fd, route_fds[1], "queue 0 is on vector 1: its route's eventfd");
-	cr_assert_eq(glue_virtio_dev_irqfd(f.vdev, 1), -1, "queue 1 was not enabled");
-	f.irqfd_changes = 0;
+	cr_assert_eq(glue_virtio_dev_irqfd(f.d.vdev, 1), -1, "queue 1 was not enabled");
+	f.d.irqfd_changes = 0;
 	wr(0x4000 + 16 + 12, 1, 4); /* mask vector 1 */
-	cr_assert_geq(f.irqfd_changes, 1, "told to look again");
-	cr_assert_eq(glue_virtio_dev_irqfd(f.vdev, 0), -1, "masked: not straight to the guest");
+	cr_assert_geq(f.d.irqfd_changes, 1, "told to look again");
+	cr_assert_eq(glue_virtio_dev_irqfd(f.d.vdev, 0), -1, "masked: not straight to the guest");
 	wr(0x4000 + 16 + 12, 0, 4);
-	cr_assert_geq(f.irqfd_changes, 2);
-	cr_assert_eq(glue_virtio_dev_irqfd(f.vdev, 0), fd);
+	cr_assert_geq(f.d.irqfd_changes, 2);
+	cr_assert_eq(glue_virtio_dev_irqfd(f.d.vdev, 0), fd);
 	wr(0x4000 + 16 + 8, 0x55, 4); /* a new message: the route follows, the fd stays */
-	cr_assert_geq(f.irqfd_changes, 3);
-	cr_assert_eq(glue_virtio_dev_irqfd(f.vdev, 0), fd);
+	cr_assert_geq(f.d.irqfd_changes, 3);
+	cr_assert_eq(glue_virtio_dev_irqfd(f.d.vdev, 0), fd);
 	for (unsigned int p = cfg(PCI_CAPABILITY_LIST, 1); p; p = cfg(p + 1, 1))
 		if (cfg(p, 1) == PCI_CAP_ID_MSIX)
 			cfg_write(p + 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL, 2);
-	cr_assert_geq(f.irqfd_changes, 4);
-	cr_assert_eq(glue_virtio_dev_irqfd(f.vdev, 0), -1, "the function is masked");
+	cr_assert_geq(f.d.irqfd_changes, 4);
+	cr_assert_eq(glue_virtio_dev_irqfd(f.d.vdev, 0), -1, "the function is masked");
 	wr(0x14, 0, 1); /* reset: not live, nobody to tell */
-	f.irqfd_changes = 0;
+	f.d.irqfd_changes = 0;
 	wr(0x4000 + 16 + 12, 1, 4);
-	cr_assert_eq(f.irqfd_changes, 0);
-	cr_assert_eq(glue_virtio_dev_irqfd(f.vdev, 0), -1);
+	cr_assert_eq(f.d.irqfd_changes, 0);
+	cr_assert_eq(glue_virtio_dev_irqfd(f.d.vdev, 0), -1);
 }

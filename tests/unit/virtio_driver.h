@@ -7,6 +7,7 @@
 #define GLUE_TEST_VIRTIO_DRIVER_H
 
 #include <criterion/criterion.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
@@ -48,6 +49,79 @@ static inline void driver_bring_up(struct glue_virtio_dev *v, struct glue_virtq_
 				   uint16_t size, bool all_features)
 {
 	driver_bring_up_queues(v, &mq, 1, size, all_features ? ~0u : 0);
+}
+
+/*
+ * A device that records what the common part and a transport do to it, for
+ * their tests: ctx is the struct fake_device.
+ */
+struct fake_device {
+	int activated, resets, frees, irqfd_changes;
+	int activate_ret;	      /* what activate returns */
+	struct glue_virtio_dev *vdev; /* from the last activate */
+	uint8_t config[16];
+};
+
+static inline void fake_device_config_read(void *ctx, uint32_t off, void *data, uint32_t len)
+{
+	memcpy(data, ((struct fake_device *)ctx)->config + off, len);
+}
+
+static inline void fake_device_config_write(void *ctx, uint32_t off, const void *data, uint32_t len)
+{
+	memcpy(((struct fake_device *)ctx)->config + off, data, len);
+}
+
+static inline int fake_device_activate(void *ctx, struct glue_virtio_dev *vdev)
+{
+	struct fake_device *f = ctx;
+
+	f->activated++;
+	f->vdev = vdev;
+	return f->activate_ret;
+}
+
+static inline void fake_device_reset(void *ctx)
+{
+	((struct fake_device *)ctx)->resets++;
+}
+
+static inline void fake_device_irqfd_changed(void *ctx)
+{
+	((struct fake_device *)ctx)->irqfd_changes++;
+}
+
+static inline void fake_device_free(void *ctx)
+{
+	((struct fake_device *)ctx)->frees++;
+}
+
+static const struct glue_virtio_device_ops fake_device_ops = {
+	.config_read = fake_device_config_read,
+	.config_write = fake_device_config_write,
+	.activate = fake_device_activate,
+	.reset = fake_device_reset,
+	.irqfd_changed = fake_device_irqfd_changed,
+	.free = fake_device_free,
+};
+
+/* f as a device of type id: nq queues of up to qmax entries, config_size bytes of config. */
+static inline struct glue_virtio_device fake_device(struct fake_device *f, uint32_t id,
+						    uint64_t features, uint16_t nq, uint16_t qmax,
+						    uint32_t config_size)
+{
+	struct glue_virtio_device d = {
+		.ops = &fake_device_ops,
+		.ctx = f,
+		.name = "fake",
+		.device_id = id,
+		.features = features,
+		.num_queues = nq,
+		.queue_max_size = qmax,
+		.config_size = config_size,
+	};
+
+	return d;
 }
 
 /* Kicks counted on queue q's kick eventfd since the last look (taking them). */
