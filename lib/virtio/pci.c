@@ -82,15 +82,22 @@ static void fire(struct glue_virtio_pci *t, uint16_t vec, uint8_t isr_bit)
 	intx_raise(t, isr_bit);
 }
 
-static void signal_queue(void *ctx, uint16_t q)
+/* The vector the driver gave queue q (NO_VECTOR for none, or past the queues). */
+static uint16_t queue_vector(struct glue_virtio_pci *t, uint16_t q)
 {
-	struct glue_virtio_pci *t = ctx;
 	uint16_t vec;
 
 	pthread_mutex_lock(&t->lock);
 	vec = q < t->nqueues ? t->queue_vec[q] : VIRTIO_MSI_NO_VECTOR;
 	pthread_mutex_unlock(&t->lock);
-	fire(t, vec, ISR_QUEUE);
+	return vec;
+}
+
+static void signal_queue(void *ctx, uint16_t q)
+{
+	struct glue_virtio_pci *t = ctx;
+
+	fire(t, queue_vector(t, q), ISR_QUEUE);
 }
 
 static void signal_config(void *ctx)
@@ -108,11 +115,8 @@ static void signal_config(void *ctx)
 static int queue_irqfd(void *ctx, uint16_t q)
 {
 	struct glue_virtio_pci *t = ctx;
-	uint16_t vec;
+	uint16_t vec = queue_vector(t, q);
 
-	pthread_mutex_lock(&t->lock);
-	vec = q < t->nqueues ? t->queue_vec[q] : VIRTIO_MSI_NO_VECTOR;
-	pthread_mutex_unlock(&t->lock);
 	if (!t->msix || vec == VIRTIO_MSI_NO_VECTOR)
 		return -1;
 	return glue_pci_dev_msix_irqfd(t->pdev, vec);
