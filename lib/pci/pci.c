@@ -207,23 +207,37 @@ void glue_pci_set_msi_routes(struct glue_pci *p, const struct glue_pci_msi_route
 	p->routes_ctx = ctx;
 }
 
+static uint64_t msix_addr(const struct glue_pci_dev *d, uint16_t v)
+{
+	return d->msix[v][0] | (uint64_t)d->msix[v][1] << 32;
+}
+
+/* Vector v's route eventfd, pointed at the table's message first; -1 when it
+ * has none or the route cannot be set. msix_lock held. */
+static int route_current_locked(struct glue_pci_dev *d, uint16_t v)
+{
+	struct glue_pci *p = d->pci;
+	uint64_t bit = 1ULL << v;
+
+	if (d->route_fd[v] < 0)
+		return -1;
+	if ((d->route_stale & bit) &&
+	    p->routes->set(p->routes_ctx, d->route_id[v], msix_addr(d, v), d->msix[v][2]) < 0)
+		return -1;
+	d->route_stale &= ~bit;
+	return d->route_fd[v];
+}
+
 static void msix_fire_locked(struct glue_pci_dev *d, uint16_t v)
 {
 	struct glue_pci *p = d->pci;
-	uint64_t addr = d->msix[v][0] | (uint64_t)d->msix[v][1] << 32, bit = 1ULL << v;
+	int fd = route_current_locked(d, v);
+	uint64_t one = 1;
 
-	/* Through the vector's route, brought up to date with the table first. */
-	if (d->route_fd[v] >= 0 &&
-	    (!(d->route_stale & bit) ||
-	     p->routes->set(p->routes_ctx, d->route_id[v], addr, d->msix[v][2]) == 0)) {
-		uint64_t one = 1;
-
-		d->route_stale &= ~bit;
-		if (write(d->route_fd[v], &one, sizeof(one)) == sizeof(one))
-			return;
-	}
+	if (fd >= 0 && write(fd, &one, sizeof(one)) == sizeof(one))
+		return;
 	if (p->msi)
-		p->msi(p->msi_ctx, addr, d->msix[v][2]);
+		p->msi(p->msi_ctx, msix_addr(d, v), d->msix[v][2]);
 }
 
 /* After a mask changed: what is pending and no longer masked goes out. */
@@ -538,22 +552,13 @@ int glue_pci_dev_add_msix(struct glue_pci_dev *d, uint16_t nvec, int bar, uint32
 
 int glue_pci_dev_msix_irqfd(struct glue_pci_dev *d, uint16_t v)
 {
-	struct glue_pci *p = d->pci;
 	int fd = -1;
 
 	if (v >= d->msix_nvec)
 		return -1;
 	pthread_mutex_lock(&d->msix_lock);
-	if (d->route_fd[v] >= 0 && d->msix_on && !d->msix_masked &&
-	    !(d->msix[v][3] & PCI_MSIX_ENTRY_CTRL_MASKBIT)) {
-		uint64_t addr = d->msix[v][0] | (uint64_t)d->msix[v][1] << 32;
-
-		if (!(d->route_stale & (1ULL << v)) ||
-		    p->routes->set(p->routes_ctx, d->route_id[v], addr, d->msix[v][2]) == 0) {
-			d->route_stale &= ~(1ULL << v);
-			fd = d->route_fd[v];
-		}
-	}
+	if (d->msix_on && !d->msix_masked && !(d->msix[v][3] & PCI_MSIX_ENTRY_CTRL_MASKBIT))
+		fd = route_current_locked(d, v);
 	pthread_mutex_unlock(&d->msix_lock);
 	return fd;
 }
